@@ -1,0 +1,23 @@
+// Launches Debian's chromium through playwright-core (no browser download).
+import { chromium } from 'playwright-core';
+import { mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+export const artifacts = process.env.ARTIFACTS || path.join(tmpdir(), 'relay-artifacts');
+mkdirSync(artifacts, { recursive: true });
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', `--user-data-dir=${mkdtempSync(path.join(tmpdir(), 'chromium-'))}`],
+  });
+}
+
+export async function shot(page, name) {
+  const file = path.join(artifacts, name);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
