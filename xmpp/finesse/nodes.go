@@ -1,5 +1,11 @@
 package finesse
 
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
 // APIPrefix is the path prefix of every Finesse REST resource and node.
 const APIPrefix = "/finesse/api/"
 
@@ -23,3 +29,169 @@ func TeamUsersNode(teamID string) string { return APIPrefix + "Team/" + teamID +
 
 // QueueNode is the node of one queue's statistics (UCCE, every 10 s if changed).
 func QueueNode(queueID string) string { return APIPrefix + "Queue/" + queueID }
+
+// MediaDialogsNode is the node of a user's nonvoice dialogs.
+func MediaDialogsNode(loginID string) string { return DialogsNode(loginID) + "/Media" }
+
+// DialogURI is the URI of one dialog, the <source> of its item updates.
+func DialogURI(dialogID string) string { return APIPrefix + "Dialog/" + dialogID }
+
+// TeamURI is the URI of one team (GET /finesse/api/Team/{id}).
+func TeamURI(teamID string) string { return APIPrefix + "Team/" + teamID }
+
+// NodeKind classifies a node or resource path.
+type NodeKind string
+
+// The node and resource paths ParseNode knows.
+const (
+	NodeSystemInfo   NodeKind = "SystemInfo"   // /finesse/api/SystemInfo
+	NodeUser         NodeKind = "User"         // /finesse/api/User/{id}
+	NodeDialogs      NodeKind = "Dialogs"      // /finesse/api/User/{id}/Dialogs (collection)
+	NodeMediaDialogs NodeKind = "MediaDialogs" // /finesse/api/User/{id}/Dialogs/Media (collection)
+	NodeMedia        NodeKind = "Media"        // /finesse/api/User/{id}/Media/{mrdId}
+	NodeUserQueues   NodeKind = "UserQueues"   // /finesse/api/User/{id}/Queues (collection)
+	NodeDialog       NodeKind = "Dialog"       // /finesse/api/Dialog/{id}
+	NodeTeam         NodeKind = "Team"         // /finesse/api/Team/{id}
+	NodeTeamUsers    NodeKind = "TeamUsers"    // /finesse/api/Team/{id}/Users (collection)
+	NodeQueue        NodeKind = "Queue"        // /finesse/api/Queue/{id}
+)
+
+// Node is a parsed node or resource path.
+type Node struct {
+	Kind NodeKind
+	// ID is the loginId for the User kinds, else the dialog, team or queue
+	// id; empty for SystemInfo.
+	ID string
+	// MediaID is the media routing domain id of a Media node, else empty.
+	MediaID string
+}
+
+// IsCollection reports whether the kind is a collection whose members are
+// added (POST) and removed (DELETE).
+func (k NodeKind) IsCollection() bool {
+	switch k {
+	case NodeDialogs, NodeMediaDialogs, NodeUserQueues, NodeTeamUsers:
+		return true
+	}
+	return false
+}
+
+// String returns the canonical path, as the node helpers build it.
+func (n Node) String() string {
+	switch n.Kind {
+	case NodeSystemInfo:
+		return SystemInfoNode
+	case NodeUser:
+		return UserNode(n.ID)
+	case NodeDialogs:
+		return DialogsNode(n.ID)
+	case NodeMediaDialogs:
+		return MediaDialogsNode(n.ID)
+	case NodeMedia:
+		return MediaNode(n.ID, n.MediaID)
+	case NodeUserQueues:
+		return UserQueuesNode(n.ID)
+	case NodeDialog:
+		return DialogURI(n.ID)
+	case NodeTeam:
+		return TeamURI(n.ID)
+	case NodeTeamUsers:
+		return TeamUsersNode(n.ID)
+	case NodeQueue:
+		return QueueNode(n.ID)
+	}
+	return ""
+}
+
+// ParseNode classifies a pubsub node or a <source> URI and extracts its
+// ids. The /finesse/api/ prefix and the fixed segments (User, Dialogs, ...)
+// are matched case-insensitively and trailing slashes are ignored; ids are
+// kept as they are. Ids must be non-empty and hold no '/', '?', '#', '%',
+// '\', space or control character, and must not be "." or "..". Anything
+// else (another prefix, a query, an unknown resource, an empty segment)
+// wraps ErrUnknownNode.
+func ParseNode(path string) (Node, error) {
+	n, ok := parseNode(path)
+	if !ok {
+		return Node{}, fmt.Errorf("%w: %q", ErrUnknownNode, path)
+	}
+	return n, nil
+}
+
+func parseNode(path string) (Node, bool) {
+	if len(path) < len(APIPrefix) || !strings.EqualFold(path[:len(APIPrefix)], APIPrefix) {
+		return Node{}, false
+	}
+	seg := strings.Split(strings.TrimRight(path[len(APIPrefix):], "/"), "/")
+	is := func(i int, s string) bool { return strings.EqualFold(seg[i], s) }
+	for _, s := range seg[1:] {
+		if !validID(s) {
+			return Node{}, false
+		}
+	}
+	switch {
+	case len(seg) == 1 && is(0, "SystemInfo"):
+		return Node{Kind: NodeSystemInfo}, true
+	case len(seg) < 2:
+		return Node{}, false
+	case is(0, "User"):
+		id := seg[1]
+		switch {
+		case len(seg) == 2:
+			return Node{Kind: NodeUser, ID: id}, true
+		case len(seg) == 3 && is(2, "Dialogs"):
+			return Node{Kind: NodeDialogs, ID: id}, true
+		case len(seg) == 3 && is(2, "Queues"):
+			return Node{Kind: NodeUserQueues, ID: id}, true
+		case len(seg) == 4 && is(2, "Dialogs") && is(3, "Media"):
+			return Node{Kind: NodeMediaDialogs, ID: id}, true
+		case len(seg) == 4 && is(2, "Media"):
+			return Node{Kind: NodeMedia, ID: id, MediaID: seg[3]}, true
+		}
+	case len(seg) == 2 && is(0, "Dialog"):
+		return Node{Kind: NodeDialog, ID: seg[1]}, true
+	case len(seg) == 2 && is(0, "Queue"):
+		return Node{Kind: NodeQueue, ID: seg[1]}, true
+	case is(0, "Team"):
+		switch {
+		case len(seg) == 2:
+			return Node{Kind: NodeTeam, ID: seg[1]}, true
+		case len(seg) == 3 && is(2, "Users"):
+			return Node{Kind: NodeTeamUsers, ID: seg[1]}, true
+		}
+	}
+	return Node{}, false
+}
+
+// validID reports whether s can be an id segment of a node path.
+func validID(s string) bool {
+	if s == "" || s == "." || s == ".." || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r <= ' ', r == 0x7f, r >= 0x80 && r < 0xa0:
+			return false
+		case r == '/', r == '?', r == '#', r == '%', r == '\\':
+			return false
+		}
+	}
+	return true
+}
+
+// IsCollection reports whether a notification with this source, arriving
+// on this node, adds or removes collection members (Finesse's routing rule:
+// the source is the collection's own URL, e.g. source and node both
+// /finesse/api/User/1001/Dialogs with data <dialogs><Dialog>...). Otherwise
+// it is an item update, routed by the id in the data or the source (a PUT
+// with source /finesse/api/Dialog/16817001). Paths are compared after
+// ParseNode's normalisation; a path ParseNode rejects is never a
+// collection.
+func IsCollection(source, node string) bool {
+	s, ok := parseNode(source)
+	if !ok || !s.Kind.IsCollection() {
+		return false
+	}
+	n, ok := parseNode(node)
+	return ok && s == n
+}

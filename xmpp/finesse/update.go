@@ -3,7 +3,6 @@ package finesse
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -20,13 +19,6 @@ const (
 	EventDelete Event = "DELETE" // a member was removed from a collection
 )
 
-// MaxUpdateSize is the largest <Update> document ParseUpdate accepts.
-const MaxUpdateSize = 1 << 20
-
-// ErrMalformedUpdate is returned (wrapped) for a payload that is not a
-// Finesse <Update> document.
-var ErrMalformedUpdate = errors.New("finesse: malformed Update")
-
 // Update is one Finesse notification: the decoded <Update> envelope.
 type Update struct {
 	// Node is the pubsub node the notification arrived on, e.g.
@@ -42,75 +34,282 @@ type Update struct {
 	RequestID string
 	// Data is the XML of the single object element inside <data> (for
 	// example "<user>...</user>" or "<apiErrors>...</apiErrors>"), empty when
-	// the notification carries no data.
+	// the notification carries no data. The bytes are those of the document,
+	// still escaped as XML (an "&" in a value is "&amp;" here), and never
+	// share memory with the input. DecodeData turns them into an Object.
 	Data []byte
 }
 
-// ParseUpdate decodes an <Update> document (already unescaped). Element names
-// are matched case-insensitively and the order of children is free.
+// ParseUpdate decodes an <Update> document (already unescaped: the text a
+// <notification> carries, or inline XML). Element names are matched
+// case-insensitively (<Update>, <update>, <requestId>, <requestid>), the
+// order of children is free, the event is upper-cased and must be PUT, POST
+// or DELETE, and <source> and <requestId> are trimmed of surrounding
+// whitespace. <data> may be absent or empty, or hold exactly one element.
+// Unknown children are skipped. The document may be at most MaxUpdateSize
+// bytes and MaxDepth elements deep.
+//
+// Errors wrap ErrMalformedUpdate (and ErrLimit for a limit).
 func ParseUpdate(node string, doc []byte) (Update, error) {
 	if len(doc) > MaxUpdateSize {
-		return Update{}, fmt.Errorf("%w: %d bytes exceeds the %d byte limit", ErrMalformedUpdate, len(doc), MaxUpdateSize)
+		return Update{}, fmt.Errorf("%w: %w: %d bytes exceeds the %d byte limit", ErrMalformedUpdate, ErrLimit, len(doc), MaxUpdateSize)
 	}
-	u := Update{Node: node}
-	dec := xml.NewDecoder(bytes.NewReader(doc))
-	start, err := firstStart(dec)
+	u, err := parseUpdate(doc)
 	if err != nil {
 		return Update{}, fmt.Errorf("%w: %w", ErrMalformedUpdate, err)
 	}
-	if !strings.EqualFold(start.Name.Local, "Update") {
-		return Update{}, fmt.Errorf("%w: root element <%s>, want <Update>", ErrMalformedUpdate, start.Name.Local)
+	u.Node = node
+	return u, nil
+}
+
+func parseUpdate(doc []byte) (Update, error) {
+	var u Update
+	dec := xml.NewDecoder(bytes.NewReader(doc))
+	start, err := firstStart(dec)
+	if err != nil {
+		return u, err
 	}
+	if !strings.EqualFold(start.Name.Local, "Update") {
+		return u, fmt.Errorf("root element <%s>, want <Update>", start.Name.Local)
+	}
+	var seen [4]bool // data, event, source, requestId
 	for {
 		tok, err := dec.Token()
+		if err == io.EOF {
+			return u, io.ErrUnexpectedEOF
+		}
 		if err != nil {
-			return Update{}, fmt.Errorf("%w: %w", ErrMalformedUpdate, err)
+			return u, err
 		}
 		switch t := tok.(type) {
+		case xml.CharData:
+			if !isSpace(t) {
+				return u, fmt.Errorf("text %s in <%s>", quoteSnippet(t), start.Name.Local)
+			}
 		case xml.EndElement:
+			if u.Event == "" {
+				return u, fmt.Errorf("no <event>")
+			}
+			if err := expectEOF(dec); err != nil {
+				return u, err
+			}
 			return u, nil
 		case xml.StartElement:
-			if strings.EqualFold(t.Name.Local, "data") {
-				off := dec.InputOffset()
-				if err := dec.Skip(); err != nil {
-					return Update{}, fmt.Errorf("%w: <data>: %w", ErrMalformedUpdate, err)
+			name := t.Name.Local
+			i := -1
+			switch strings.ToLower(name) {
+			case "data":
+				i = 0
+			case "event":
+				i = 1
+			case "source":
+				i = 2
+			case "requestid":
+				i = 3
+			}
+			if i < 0 {
+				if err := skip(dec, 2); err != nil {
+					return u, fmt.Errorf("<%s>: %w", name, err)
 				}
-				inner := doc[off:dec.InputOffset()]
-				// Strip the closing </data> tag.
-				if i := bytes.LastIndexByte(inner, '<'); i >= 0 {
-					inner = inner[:i]
-				}
-				u.Data = bytes.TrimSpace(inner)
 				continue
 			}
-			var text string
-			if err := dec.DecodeElement(&text, &t); err != nil {
-				return Update{}, fmt.Errorf("%w: <%s>: %w", ErrMalformedUpdate, t.Name.Local, err)
+			if seen[i] {
+				return u, fmt.Errorf("more than one <%s>", name)
 			}
-			text = strings.TrimSpace(text)
-			switch strings.ToLower(t.Name.Local) {
-			case "event":
-				u.Event = Event(strings.ToUpper(text))
-			case "source":
+			seen[i] = true
+			if i == 0 {
+				data, err := readData(dec, doc)
+				if err != nil {
+					return u, fmt.Errorf("<%s>: %w", name, err)
+				}
+				u.Data = data
+				continue
+			}
+			text, err := readText(dec)
+			if err != nil {
+				return u, fmt.Errorf("<%s>: %w", name, err)
+			}
+			switch i {
+			case 1:
+				switch ev := Event(strings.ToUpper(text)); ev {
+				case EventPut, EventPost, EventDelete:
+					u.Event = ev
+				default:
+					return u, fmt.Errorf("<%s> %q is not PUT, POST or DELETE", name, text)
+				}
+			case 2:
 				u.Source = text
-			case "requestid":
+			case 3:
 				u.RequestID = text
 			}
 		}
 	}
 }
 
-func firstStart(dec *xml.Decoder) (xml.StartElement, error) {
+// readData reads the content of <data> (its start tag already consumed)
+// and returns a copy of the one element inside, or nil when there is none.
+func readData(dec *xml.Decoder, doc []byte) ([]byte, error) {
+	var data []byte
+	for {
+		off := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, eof(err)
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			return data, nil
+		case xml.CharData:
+			if !isSpace(t) {
+				return nil, fmt.Errorf("text %s outside the object element", quoteSnippet(t))
+			}
+		case xml.StartElement:
+			if data != nil {
+				return nil, fmt.Errorf("a second object element <%s>", t.Name.Local)
+			}
+			if err := skip(dec, 3); err != nil {
+				return nil, fmt.Errorf("<%s>: %w", t.Name.Local, err)
+			}
+			data = bytes.Clone(doc[off:dec.InputOffset()])
+		}
+	}
+}
+
+// readText returns the trimmed character data of an element whose start
+// tag was consumed; child elements are an error.
+func readText(dec *xml.Decoder) (string, error) {
+	var b []byte
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", eof(err)
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			return string(bytes.TrimSpace(b)), nil
+		case xml.CharData:
+			b = append(b, t...)
+		case xml.StartElement:
+			return "", fmt.Errorf("unexpected element <%s>", t.Name.Local)
+		}
+	}
+}
+
+// skip consumes the rest of an element whose start tag was consumed at
+// nesting depth depth, enforcing MaxDepth (xml.Decoder.Skip has no limit).
+func skip(dec *xml.Decoder, depth int) error {
+	if depth > MaxDepth {
+		return fmt.Errorf("%w: elements nested deeper than %d", ErrLimit, MaxDepth)
+	}
+	open := 1
+	for open > 0 {
+		tok, err := dec.Token()
+		if err != nil {
+			return eof(err)
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			open++
+			if depth+open-1 > MaxDepth {
+				return fmt.Errorf("%w: elements nested deeper than %d", ErrLimit, MaxDepth)
+			}
+		case xml.EndElement:
+			open--
+		}
+	}
+	return nil
+}
+
+func eof(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// ParseNotification decodes the content of a pubsub <notification> element
+// exactly as it arrived on the wire: the bytes between <notification ...>
+// and </notification>, not yet unescaped. Both forms Finesse is known to
+// use are accepted:
+//
+//   - escaped text, the Cisco form: "&lt;Update&gt;&lt;data&gt;..." (or the
+//     same inside a CDATA section), which is unescaped once and then parsed;
+//   - inline XML: "<Update><data>...</Update>", parsed as it is.
+//
+// A caller whose XML decoder has already unescaped the element's character
+// data may pass that text instead: it is the inline form, and gives the
+// same result. Values are never unescaped twice: "&amp;amp;" on the wire is
+// "&amp;" in Update.Data and "&" after DecodeData.
+//
+// The content may be at most MaxNotificationSize bytes; the Update it holds
+// obeys ParseUpdate's limits. Errors wrap ErrMalformedUpdate.
+func ParseNotification(node string, notification []byte) (Update, error) {
+	if len(notification) > MaxNotificationSize {
+		return Update{}, fmt.Errorf("%w: %w: notification of %d bytes exceeds the %d byte limit", ErrMalformedUpdate, ErrLimit, len(notification), MaxNotificationSize)
+	}
+	body := bytes.TrimLeft(notification, " \t\r\n")
+	if len(body) > 0 && body[0] == '<' && !bytes.HasPrefix(body, []byte("<![CDATA[")) {
+		return ParseUpdate(node, body) // inline XML
+	}
+	doc, err := unescapeText(notification)
+	if err != nil {
+		return Update{}, fmt.Errorf("%w: notification text: %w", ErrMalformedUpdate, err)
+	}
+	return ParseUpdate(node, doc)
+}
+
+// unescapeText returns the character data of an XML fragment that must
+// hold nothing but text, entity references and CDATA sections.
+func unescapeText(b []byte) ([]byte, error) {
+	dec := xml.NewDecoder(bytes.NewReader(b))
+	out := make([]byte, 0, len(b))
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
-			return xml.StartElement{}, io.ErrUnexpectedEOF
+			return out, nil
 		}
 		if err != nil {
-			return xml.StartElement{}, err
+			return nil, err
 		}
-		if s, ok := tok.(xml.StartElement); ok {
-			return s, nil
+		switch t := tok.(type) {
+		case xml.CharData:
+			if len(out)+len(t) > MaxUpdateSize {
+				return nil, fmt.Errorf("%w: unescaped Update exceeds the %d byte limit", ErrLimit, MaxUpdateSize)
+			}
+			out = append(out, t...)
+		case xml.StartElement:
+			return nil, fmt.Errorf("element <%s> mixed with escaped text", t.Name.Local)
 		}
 	}
+}
+
+// EncodeUpdate writes u as the <Update> document Finesse sends:
+//
+//	<Update><data>…</data><event>PUT</event><requestId>…</requestId><source>…</source></Update>
+//
+// Data is copied verbatim and must be one well-formed element (EncodeData's
+// output) or empty, in which case <data> is left out as Finesse does when a
+// user is deleted. Node is not part of the document. To carry the result
+// inside a <notification> the way Cisco does, write it as character data
+// (an xml.Encoder or xml.EscapeText escapes it).
+//
+// For any u that ParseUpdate returned, ParseUpdate(u.Node, EncodeUpdate(u))
+// returns u again.
+func EncodeUpdate(u Update) []byte {
+	var b bytes.Buffer
+	b.Grow(len(u.Data) + len(u.Source) + len(u.RequestID) + 96)
+	b.WriteString("<Update>")
+	if len(u.Data) > 0 {
+		b.WriteString("<data>")
+		b.Write(u.Data)
+		b.WriteString("</data>")
+	}
+	b.WriteString("<event>")
+	_ = xml.EscapeText(&b, []byte(u.Event))
+	b.WriteString("</event><requestId>")
+	_ = xml.EscapeText(&b, []byte(u.RequestID))
+	b.WriteString("</requestId><source>")
+	_ = xml.EscapeText(&b, []byte(u.Source))
+	b.WriteString("</source></Update>")
+	return b.Bytes()
 }
