@@ -34,20 +34,23 @@ const (
 )
 
 // Raw is an object this package has no type for (a Media state, a
-// TeamMessage, ...). It keeps the element name and the XML exactly as
-// received.
+// TeamMessage, ...). It keeps the element name and the element's XML
+// exactly as received (without any prolog, comment or whitespace around
+// it).
 type Raw struct {
 	Element string `json:"element"` // the root element's local name, as sent
-	XML     string `json:"xml"`     // the whole element
+	XML     string `json:"xml"`     // the whole element, from its start tag to its end tag
 }
 
 // Kind returns KindRaw.
 func (*Raw) Kind() string { return KindRaw }
 
-// MarshalXML writes the raw element again (re-encoded token by token, so
-// the bytes may differ from XML in insignificant ways).
+// MarshalXML writes the raw element again, re-encoded token by token (so
+// the bytes may differ from XML in insignificant ways, such as <a/>
+// becoming <a></a>). Anything outside the element is dropped.
 func (r *Raw) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 	d := xml.NewDecoder(bytes.NewReader([]byte(r.XML)))
+	depth := 0
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -57,8 +60,16 @@ func (r *Raw) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 			return fmt.Errorf("%w: raw <%s>: %w", ErrMalformedData, r.Element, err)
 		}
 		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
 		case xml.ProcInst, xml.Directive:
 			continue
+		default:
+			if depth == 0 {
+				continue
+			}
 		}
 		if err := enc.EncodeToken(tok); err != nil {
 			return err
@@ -114,13 +125,13 @@ func DecodeData(data []byte) (Object, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, nil
 	}
-	root, err := parseTree(data)
+	root, raw, err := parseTree(data)
 	if err != nil {
 		return nil, err
 	}
 	obj, decode := newObject(root.key)
 	if obj == nil {
-		return &Raw{Element: root.name, XML: string(bytes.TrimSpace(data))}, nil
+		return &Raw{Element: root.name, XML: string(raw)}, nil
 	}
 	if err := decode(root); err != nil {
 		return nil, wrapData(err)
@@ -131,7 +142,7 @@ func DecodeData(data []byte) (Object, error) {
 // parseAs decodes data whose root must be want (lower case); an apiErrors
 // document is returned as the *APIErrors error.
 func parseAs(data []byte, want string, decode func(*elem) error) error {
-	root, err := parseTree(data)
+	root, _, err := parseTree(data)
 	if err != nil {
 		return err
 	}
@@ -233,7 +244,7 @@ func ParseReasonCodes(data []byte) ([]ReasonCode, error) {
 // (<apiErrors><apiError><errorType>). Unlike the other Parse functions it
 // returns the report as a value, not as the error.
 func ParseAPIErrors(data []byte) (*APIErrors, error) {
-	root, err := parseTree(data)
+	root, _, err := parseTree(data)
 	if err != nil {
 		return nil, err
 	}

@@ -76,6 +76,7 @@ func TestDecodeDataByElementName(t *testing.T) {
 		{`<ReasonCodes/>`, &ReasonCodes{}},
 		{`<TeamMessage><id>1</id></TeamMessage>`, &Raw{Element: "TeamMessage", XML: `<TeamMessage><id>1</id></TeamMessage>`}},
 		{"\n  <media/>\n", &Raw{Element: "media", XML: `<media/>`}},
+		{`<?xml version="1.0"?><!-- c --><!DOCTYPE m><Media><state>READY</state></Media><!-- after -->`, &Raw{Element: "Media", XML: `<Media><state>READY</state></Media>`}},
 		{`<f:user xmlns:f="urn:x"><f:loginId>1</f:loginId></f:user>`, &User{LoginID: "1"}},
 	}
 	for _, tt := range tests {

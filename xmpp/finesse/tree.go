@@ -112,25 +112,26 @@ func (b *treeBuilder) element(d *xml.Decoder, start xml.StartElement, depth int)
 
 // parseTree parses a whole object document: an optional prolog, one root
 // element, and nothing but whitespace, comments and processing
-// instructions after it.
-func parseTree(data []byte) (*elem, error) {
+// instructions after it. raw is the root element's bytes in data.
+func parseTree(data []byte) (root *elem, raw []byte, err error) {
 	if len(data) > MaxUpdateSize {
-		return nil, fmt.Errorf("%w: %w: %d bytes exceeds the %d byte limit", ErrMalformedData, ErrLimit, len(data), MaxUpdateSize)
+		return nil, nil, fmt.Errorf("%w: %w: %d bytes exceeds the %d byte limit", ErrMalformedData, ErrLimit, len(data), MaxUpdateSize)
 	}
 	d := xml.NewDecoder(bytes.NewReader(data))
-	start, err := firstStart(d)
+	start, off, err := firstStart(d)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformedData, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrMalformedData, err)
 	}
 	var b treeBuilder
-	root, err := b.element(d, start, 1)
+	root, err = b.element(d, start, 1)
 	if err != nil {
-		return nil, fmt.Errorf("%w: <%s>: %w", ErrMalformedData, start.Name.Local, err)
+		return nil, nil, fmt.Errorf("%w: <%s>: %w", ErrMalformedData, start.Name.Local, err)
 	}
+	raw = data[off:d.InputOffset()]
 	if err := expectEOF(d); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformedData, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrMalformedData, err)
 	}
-	return root, nil
+	return root, raw, nil
 }
 
 // decodeTree is the UnmarshalXML side of parseTree: it reads start's
@@ -144,23 +145,24 @@ func decodeTree(d *xml.Decoder, start xml.StartElement) (*elem, error) {
 	return root, nil
 }
 
-// firstStart returns the first start element, skipping the prolog. Text
-// before the root element is an error.
-func firstStart(d *xml.Decoder) (xml.StartElement, error) {
+// firstStart returns the first start element and its offset, skipping the
+// prolog. Text before the root element is an error.
+func firstStart(d *xml.Decoder) (xml.StartElement, int64, error) {
 	for {
+		off := d.InputOffset()
 		tok, err := d.Token()
 		if err == io.EOF {
-			return xml.StartElement{}, fmt.Errorf("no root element: %w", io.ErrUnexpectedEOF)
+			return xml.StartElement{}, 0, fmt.Errorf("no root element: %w", io.ErrUnexpectedEOF)
 		}
 		if err != nil {
-			return xml.StartElement{}, err
+			return xml.StartElement{}, 0, err
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			return t, nil
+			return t, off, nil
 		case xml.CharData:
 			if !isSpace(t) {
-				return xml.StartElement{}, fmt.Errorf("text %s before the root element", quoteSnippet(t))
+				return xml.StartElement{}, 0, fmt.Errorf("text %s before the root element", quoteSnippet(t))
 			}
 		}
 	}

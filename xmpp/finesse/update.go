@@ -65,7 +65,7 @@ func ParseUpdate(node string, doc []byte) (Update, error) {
 func parseUpdate(doc []byte) (Update, error) {
 	var u Update
 	dec := xml.NewDecoder(bytes.NewReader(doc))
-	start, err := firstStart(dec)
+	start, _, err := firstStart(dec)
 	if err != nil {
 		return u, err
 	}
