@@ -624,7 +624,9 @@ func TestVerify(t *testing.T) {
 		{"expired", func() string { return a.AccessToken }, time.Second, ErrTokenExpired},
 		{"refresh token", func() string { return a.RefreshToken }, 0, ErrTokenInvalid},
 		{"signed by another key", func() string { return resign(jwt.SigningMethodRS256, other) }, 0, ErrTokenInvalid},
-		{"HS256 with the public key as secret", func() string { return resign(jwt.SigningMethodHS256, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})) }, 0, ErrTokenInvalid},
+		{"HS256 with the public key as secret", func() string {
+			return resign(jwt.SigningMethodHS256, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
+		}, 0, ErrTokenInvalid},
 		{"alg none", func() string { return resign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType) }, 0, ErrTokenInvalid},
 		{"payload swapped", func() string {
 			var mc jwt.MapClaims
