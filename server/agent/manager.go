@@ -1,0 +1,155 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"finesse-relay/xmpp/finesse"
+)
+
+// Config configures a Manager. Zero durations take the documented defaults.
+type Config struct {
+	// Sides are the Finesse side names in preference order, e.g. ["A", "B"].
+	Sides []string
+	// Dial opens a Notification Service session.
+	Dial DialFunc
+	// NewFinesse returns the REST view for one agent's credentials; side
+	// reports the Session's current side at call time.
+	NewFinesse func(creds Credentials, side func() string) Finesse
+	// NewPublisher returns the browser stream of a new Session. The Session
+	// is told the number of attached browser connections via onSubscribers.
+	NewPublisher func(loginID string, onSubscribers func(n int)) Publisher
+	// Grace keeps a Session alive after its last browser left (default 30s).
+	Grace time.Duration
+	// MinBackoff and MaxBackoff bound the jittered reconnect delay
+	// (defaults 500ms and 30s).
+	MinBackoff, MaxBackoff time.Duration
+	// OutOfServiceWait is how long a Session waits for its side to come back
+	// before checking the other side (default 5s).
+	OutOfServiceWait time.Duration
+	// CallTimeout bounds each REST call and subscription (default 10s).
+	CallTimeout time.Duration
+	Logger      *zap.Logger
+	Metrics     *Metrics
+}
+
+func (c *Config) defaults() error {
+	if len(c.Sides) == 0 || c.Dial == nil || c.NewFinesse == nil || c.NewPublisher == nil {
+		return errors.New("agent: Config needs Sides, Dial, NewFinesse and NewPublisher")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.Grace, 30*time.Second)
+	def(&c.MinBackoff, 500*time.Millisecond)
+	def(&c.MaxBackoff, 30*time.Second)
+	def(&c.OutOfServiceWait, 5*time.Second)
+	def(&c.CallTimeout, 10*time.Second)
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return nil
+}
+
+// Manager owns every Session, keyed by loginId: two sign-ins of one agent
+// share one Session.
+type Manager struct {
+	cfg Config
+	log *zap.Logger
+
+	mu       sync.Mutex
+	ctx      context.Context // the Run context; nil when not running
+	sessions map[string]*Session
+	wg       sync.WaitGroup
+}
+
+// NewManager returns a Manager; Run must be running before Join succeeds.
+func NewManager(cfg Config) (*Manager, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	return &Manager{cfg: cfg, log: cfg.Logger.Named("agent"), sessions: make(map[string]*Session)}, nil
+}
+
+// Run lets the Manager create Sessions until ctx is done, then ends every
+// Session gracefully (unsubscribe, unavailable presence, close) and returns
+// when all of their goroutines have finished.
+func (m *Manager) Run(ctx context.Context) error {
+	m.mu.Lock()
+	m.ctx = ctx
+	m.mu.Unlock()
+	<-ctx.Done()
+	m.mu.Lock()
+	m.ctx = nil
+	all := make([]*Session, 0, len(m.sessions))
+	for _, s := range m.sessions {
+		all = append(all, s)
+	}
+	m.mu.Unlock()
+	for _, s := range all {
+		s.End(EndShutdown)
+	}
+	m.wg.Wait()
+	return nil
+}
+
+// Join returns the agent's Session, creating it when there is none. user is
+// the User object Finesse returned for the verified credentials; creds are
+// used by a new Session (an existing Session keeps its own, which the caller
+// may have refreshed). Join restarts the grace period so that a browser that
+// signs in has time to connect.
+func (m *Manager) Join(user *finesse.User, creds Credentials) (s *Session, created bool, err error) {
+	if user == nil || user.LoginID == "" {
+		return nil, false, errors.New("agent: Join needs a User with a loginId")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx == nil {
+		return nil, false, ErrManagerStopped
+	}
+	if s := m.sessions[user.LoginID]; s != nil && !s.ending() {
+		s.touch()
+		return s, false, nil
+	}
+	s = newSession(m, m.ctx, user, creds)
+	m.sessions[user.LoginID] = s
+	m.wg.Add(1)
+	go s.run()
+	return s, true, nil
+}
+
+// Get returns the running Session of loginID.
+func (m *Manager) Get(loginID string) (*Session, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.sessions[loginID]
+	if !ok || s.ending() {
+		return nil, false
+	}
+	return s, true
+}
+
+// Len is the number of live Sessions.
+func (m *Manager) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sessions)
+}
+
+// remove forgets s once its goroutine is done.
+func (m *Manager) remove(s *Session) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sessions[s.loginID] == s {
+		delete(m.sessions, s.loginID)
+	}
+}
+
+func (m *Manager) String() string { return fmt.Sprintf("agent.Manager(%d sessions)", m.Len()) }
