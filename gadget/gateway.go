@@ -1,0 +1,302 @@
+package gadget
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+)
+
+// Gateway defaults.
+const (
+	// DefaultMaxMessageSize bounds an inbound message (bytes).
+	DefaultMaxMessageSize = 4 << 10
+	// DefaultHeartbeat is how often the client should send a ping (and the
+	// relay sends a WebSocket ping). The read deadline is 2.5× this.
+	DefaultHeartbeat = 25 * time.Second
+	// DefaultWriteTimeout bounds each frame write.
+	DefaultWriteTimeout = 10 * time.Second
+	// DefaultMaxBadMessages is how many refused messages a connection may
+	// send per minute; one more closes it with 4103.
+	DefaultMaxBadMessages = 10
+)
+
+// Fixed timings and rates.
+const (
+	// closeGrace is how long the relay waits for the client's close frame
+	// after sending its own, before dropping the TCP connection.
+	closeGrace = time.Second
+	// handshakeTimeout bounds writing the upgrade response.
+	handshakeTimeout = 10 * time.Second
+	// badMessageWindow is the window of MaxBadMessages.
+	badMessageWindow = time.Minute
+	// commandRate and commandBurst bound inbound commands per connection
+	// (token bucket): beyond them a command is refused with rate_limited.
+	commandRate  = 10 // per second
+	commandBurst = 20
+)
+
+// GatewayConfig configures a Gateway. Zero values take the defaults.
+type GatewayConfig struct {
+	// AllowedOrigins are the exact browser origins (scheme://host[:port],
+	// case-insensitive, default ports optional) allowed to open the
+	// WebSocket; "*" allows every origin (the caller should warn). A request
+	// without an Origin header (a non-browser client) is always allowed: the
+	// ticket authenticates it.
+	AllowedOrigins []string
+	// Tickets redeems the ?ticket= of each request (nil: every request is
+	// refused with 401).
+	Tickets *Tickets
+	// QueueSize bounds each connection's live queue (0: the Stream's
+	// QueueSize).
+	QueueSize int
+	// MaxMessageSize bounds an inbound message in bytes
+	// (0: DefaultMaxMessageSize). A bigger one gets error too_large and
+	// close 1009.
+	MaxMessageSize int64
+	// Heartbeat is the ping interval announced to clients and used for the
+	// relay's own WebSocket pings; nothing received for 2.5×Heartbeat closes
+	// the connection with 4001 (0: DefaultHeartbeat).
+	Heartbeat time.Duration
+	// WriteTimeout bounds each frame write (0: DefaultWriteTimeout).
+	WriteTimeout time.Duration
+	// MaxBadMessages is how many refused messages per minute a connection
+	// may send; one more closes it with 4103 (0: DefaultMaxBadMessages).
+	MaxBadMessages int
+	// Metrics (nil: unregistered metrics).
+	Metrics *Metrics
+	// Logger (nil: no logging).
+	Logger *zap.Logger
+}
+
+// Gateway is the browser-facing WebSocket endpoint: GET /ws?ticket=…
+// [&since=N[&stream=ID]]. It checks the Origin and the ticket, upgrades,
+// attaches the connection to the ticket's Stream and serves it with one
+// reader (the handler goroutine) and one writer goroutine.
+//
+// A Gateway is safe for concurrent use.
+type Gateway struct {
+	cfg       GatewayConfig
+	anyOrigin bool
+	origins   map[string]struct{}
+	upgrader  websocket.Upgrader
+	readWait  time.Duration
+	log       *zap.Logger
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[*conn]struct{}
+	wg     sync.WaitGroup // one per ServeHTTP past the refusal checks
+}
+
+// NewGateway returns a Gateway.
+func NewGateway(cfg GatewayConfig) *Gateway {
+	if cfg.Tickets == nil {
+		cfg.Tickets = NewTickets(0, nil)
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.MaxBadMessages <= 0 {
+		cfg.MaxBadMessages = DefaultMaxBadMessages
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	g := &Gateway{
+		cfg:      cfg,
+		origins:  make(map[string]struct{}),
+		readWait: cfg.Heartbeat * 5 / 2,
+		log:      cfg.Logger,
+		conns:    make(map[*conn]struct{}),
+	}
+	for _, o := range cfg.AllowedOrigins {
+		if o == "*" {
+			g.anyOrigin = true
+			continue
+		}
+		g.origins[normalizeOrigin(o)] = struct{}{}
+	}
+	g.upgrader = websocket.Upgrader{
+		HandshakeTimeout: handshakeTimeout,
+		WriteBufferPool:  &sync.Pool{},
+		// The Origin was checked before the upgrade.
+		CheckOrigin: func(*http.Request) bool { return true },
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+			writeHTTPError(w, status, CodeBadRequest, reason.Error())
+		},
+	}
+	return g
+}
+
+// ServeHTTP serves GET /ws?ticket=…[&since=N[&stream=ID]].
+//
+// Refusals before the upgrade, with a JSON body {"error":{"code","message"}}:
+// 405 method_not_allowed; 403 origin_not_allowed; 400 bad_request (not a
+// WebSocket upgrade, or a malformed since/stream); 401 invalid_ticket
+// (missing, unknown, expired or already used — the message says which);
+// 410 session_ended (the Stream has ended); 503 shutting_down.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		writeHTTPError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
+		return
+	}
+	if !g.originAllowed(r.Header.Get("Origin")) {
+		writeHTTPError(w, http.StatusForbidden, "origin_not_allowed", "this origin may not open the relay's WebSocket")
+		return
+	}
+	q := r.URL.Query()
+	rp, err := parseResumePoint(q)
+	if err != nil {
+		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, "a WebSocket upgrade is required")
+		return
+	}
+	key := q.Get("ticket")
+	if key == "" {
+		writeHTTPError(w, http.StatusUnauthorized, "invalid_ticket", "ticket missing")
+		return
+	}
+	stream, err := g.cfg.Tickets.Redeem(key)
+	if err != nil {
+		writeHTTPError(w, http.StatusUnauthorized, "invalid_ticket", strings.TrimPrefix(err.Error(), "gadget: "))
+		return
+	}
+	if ended, _, _ := stream.endedCode(); ended {
+		writeHTTPError(w, http.StatusGone, "session_ended", "the agent session has ended; sign in again for a new one")
+		return
+	}
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		writeHTTPError(w, http.StatusServiceUnavailable, "shutting_down", "the relay is shutting down; retry shortly")
+		return
+	}
+	g.wg.Add(1)
+	g.mu.Unlock()
+	defer g.wg.Done()
+
+	ws, err := g.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		g.log.Debug("websocket upgrade failed", zap.Error(err))
+		return
+	}
+	c := newConn(g, ws, stream)
+	g.mu.Lock()
+	if g.closed {
+		c.closeWith(closeInfo{code: CloseGoingAway, reason: reasonGoingAway, frame: true})
+	} else {
+		g.conns[c] = struct{}{}
+	}
+	g.mu.Unlock()
+	c.serve(rp)
+	g.mu.Lock()
+	delete(g.conns, c)
+	g.mu.Unlock()
+}
+
+// Shutdown closes every connection with 1001 (going away: reconnect with
+// backoff and resume), refuses new ones with 503, and waits for their
+// goroutines, at most until ctx is done.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	g.closed = true
+	for c := range g.conns {
+		c.closeWith(closeInfo{code: CloseGoingAway, reason: reasonGoingAway, frame: true})
+	}
+	g.mu.Unlock()
+	done := make(chan struct{})
+	go func() { // owned: ends when every connection's handler has returned
+		g.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("gadget: shutdown: %w", ctx.Err())
+	}
+}
+
+// originAllowed: no Origin (not a browser) is allowed; otherwise an exact
+// match, or "*".
+func (g *Gateway) originAllowed(origin string) bool {
+	if origin == "" || g.anyOrigin {
+		return true
+	}
+	_, ok := g.origins[normalizeOrigin(origin)]
+	return ok
+}
+
+// normalizeOrigin lowercases an origin and drops a trailing slash and a
+// default port, so "HTTPS://Finesse.example:443/" matches
+// "https://finesse.example".
+func normalizeOrigin(o string) string {
+	o = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(o), "/"))
+	u, err := url.Parse(o)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return o
+	}
+	host := u.Host
+	if p := u.Port(); (u.Scheme == "https" && p == "443") || (u.Scheme == "http" && p == "80") {
+		host = u.Hostname()
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+	}
+	return u.Scheme + "://" + host
+}
+
+// parseResumePoint reads since and stream from the query.
+func parseResumePoint(q url.Values) (resumePoint, error) {
+	var rp resumePoint
+	if v := q.Get("since"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < -1 {
+			return rp, errors.New("since must be an integer >= -1")
+		}
+		rp.set, rp.since = true, n
+	}
+	rp.stream = q.Get("stream")
+	if len(rp.stream) > maxStreamLen {
+		return rp, errors.New("stream is too long")
+	}
+	return rp, nil
+}
+
+// writeHTTPError writes {"error":{"code","message"}}.
+func writeHTTPError(w http.ResponseWriter, status int, code, msg string) {
+	b := make([]byte, 0, 64+len(code)+len(msg))
+	b = append(b, `{"error":{"code":`...)
+	b = appendString(b, code)
+	b = append(b, `,"message":`...)
+	b = appendString(b, msg)
+	b = append(b, "}}\n"...)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

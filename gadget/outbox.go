@@ -1,0 +1,124 @@
+package gadget
+
+import "sync"
+
+// item is one frame waiting in an outbox.
+type item struct {
+	data []byte
+	// broadcast marks a Stream message (event, state, status broadcast);
+	// a resume drops queued broadcast items because its batch covers them.
+	broadcast bool
+}
+
+// outbox is a connection's bounded send queue. The Stream pushes into it
+// (under the Stream lock) and the connection's writer goroutine takes from
+// it. Only items pushed with push count against the limit; a batch (the
+// welcome plus its snapshot or replay) never does, so a resume of up to
+// RingSize messages cannot overflow a small queue.
+type outbox struct {
+	mu      sync.Mutex
+	items   []item
+	counted int  // items pushed with push since the last take
+	limit   int  // max counted items waiting
+	closed  bool // no more pushes are accepted (they are ignored)
+	wake    chan struct{}
+}
+
+func newOutbox(limit int) *outbox {
+	return &outbox{limit: limit, wake: make(chan struct{}, 1)}
+}
+
+func (o *outbox) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// push appends one frame. It returns false when the queue is full (the
+// caller then closes the connection with 4000); a push to a closed outbox
+// is ignored and reports true.
+func (o *outbox) push(data []byte, broadcast bool) bool {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return true
+	}
+	if o.counted >= o.limit {
+		o.mu.Unlock()
+		return false
+	}
+	o.counted++
+	o.items = append(o.items, item{data: data, broadcast: broadcast})
+	o.mu.Unlock()
+	o.signal()
+	return true
+}
+
+// pushBatch appends frames that do not count against the limit.
+func (o *outbox) pushBatch(frames [][]byte) {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return
+	}
+	o.appendBatchLocked(frames)
+	o.mu.Unlock()
+	o.signal()
+}
+
+func (o *outbox) appendBatchLocked(frames [][]byte) {
+	for _, f := range frames {
+		o.items = append(o.items, item{data: f})
+	}
+}
+
+// replaceBroadcast drops every queued broadcast item (the batch that
+// follows covers them), keeps replies, errors and per-connection states in
+// order, then appends the batch.
+func (o *outbox) replaceBroadcast(frames [][]byte) {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return
+	}
+	kept := o.items[:0]
+	counted := 0
+	for _, it := range o.items {
+		if !it.broadcast {
+			kept = append(kept, it)
+			counted++
+		}
+	}
+	clear(o.items[len(kept):])
+	o.items = kept
+	o.counted = min(o.counted, counted)
+	o.appendBatchLocked(frames)
+	o.mu.Unlock()
+	o.signal()
+}
+
+// take moves every waiting item into dst (reset first) and returns it.
+func (o *outbox) take(dst []item) []item {
+	clear(dst)
+	dst = dst[:0]
+	o.mu.Lock()
+	dst, o.items = o.items, dst
+	o.counted = 0
+	o.mu.Unlock()
+	return dst
+}
+
+// close stops accepting pushes; waiting items stay for a flushing writer.
+func (o *outbox) close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+}
+
+// pending reports how many items wait (tests).
+func (o *outbox) pending() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.items)
+}
