@@ -26,7 +26,7 @@ type APIError struct {
 	// ErrorData is the detail: a CTI error code, a user id.
 	ErrorData string `json:"errorData"`
 	// ErrorMedia is the media routing domain id of a Media error, else "".
-	ErrorMedia string `json:"errorMedia,omitempty"`
+	ErrorMedia string `json:"errorMedia"`
 }
 
 // Kind returns KindAPIErrors.

@@ -26,9 +26,9 @@ type MediaProperties struct {
 	QueueNumber        string         `xml:"queueNumber" json:"queueNumber"`
 	QueueName          string         `xml:"queueName" json:"queueName"`
 	WrapUpReason       string         `xml:"wrapUpReason" json:"wrapUpReason"`
-	CallKeyCallID      string         `xml:"callKeyCallId,omitempty" json:"callKeyCallId,omitempty"`
-	CallKeySequenceNum string         `xml:"callKeySequenceNum,omitempty" json:"callKeySequenceNum,omitempty"`
-	CallKeyPrefix      string         `xml:"callKeyPrefix,omitempty" json:"callKeyPrefix,omitempty"`
+	CallKeyCallID      string         `xml:"callKeyCallId,omitempty" json:"callKeyCallId"`
+	CallKeySequenceNum string         `xml:"callKeySequenceNum,omitempty" json:"callKeySequenceNum"`
+	CallKeyPrefix      string         `xml:"callKeyPrefix,omitempty" json:"callKeyPrefix"`
 	CallVariables      []CallVariable `xml:"callvariables>CallVariable" json:"callVariables,omitempty"`
 }
 

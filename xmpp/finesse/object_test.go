@@ -366,22 +366,22 @@ func TestJSONShapes(t *testing.T) {
 		want string
 	}{
 		{"user", &User{LoginID: "1001", State: "READY", Roles: []string{"Agent"}},
-			`{"uri":"","loginId":"1001","loginName":"","firstName":"","lastName":"","extension":"","state":"READY","stateChangeTime":"","pendingState":"","reasonCodeId":"","roles":["Agent"],"teamId":"","teamName":"","mediaType":"","dialogs":""}`},
+			`{"uri":"","loginId":"1001","loginName":"","firstName":"","lastName":"","extension":"","state":"READY","stateChangeTime":"","pendingState":"","reasonCodeId":"","roles":["Agent"],"teamId":"","teamName":"","mediaType":"","dialogs":"","wrapUpTimer":""}`},
 		{"reason code", &ReasonCode{ID: "16", Category: "NOT_READY", Code: "10", Label: "Lunch", ForAll: true},
 			`{"id":"16","uri":"","category":"NOT_READY","code":"10","label":"Lunch","forAll":true,"systemCode":false}`},
 		{"empty dialogs", &Dialogs{}, `{"dialogs":[]}`},
 		{"dialogs by value", Dialogs{Dialogs: []Dialog{{ID: "1", MediaProperties: MediaProperties{DNIS: "5", CallVariables: []CallVariable{{Name: "callVariable1", Value: "x"}}}, Participants: []Participant{{Actions: []string{"ANSWER"}}}}}},
-			`{"dialogs":[{"id":"1","uri":"","associatedDialogUri":"","fromAddress":"","toAddress":"","state":"","mediaType":"","mediaProperties":{"mediaId":"","dialedNumber":"","callType":"","dnis":"5","queueNumber":"","queueName":"","wrapUpReason":"","callVariables":[{"name":"callVariable1","value":"x"}]},"participants":[{"actions":["ANSWER"],"mediaAddress":"","mediaAddressType":"","startTime":"","state":"","stateCause":"","stateChangeTime":""}]}]}`},
+			`{"dialogs":[{"id":"1","uri":"","associatedDialogUri":"","fromAddress":"","toAddress":"","state":"","mediaType":"","mediaProperties":{"mediaId":"","dialedNumber":"","callType":"","dnis":"5","queueNumber":"","queueName":"","wrapUpReason":"","callKeyCallId":"","callKeySequenceNum":"","callKeyPrefix":"","callVariables":[{"name":"callVariable1","value":"x"}]},"participants":[{"actions":["ANSWER"],"mediaAddress":"","mediaAddressType":"","startTime":"","state":"","stateCause":"","stateChangeTime":""}]}]}`},
 		{"empty queues", &Queues{}, `{"queues":[]}`},
 		{"queue", &Queue{ID: "5001", Statistics: &QueueStatistics{CallsInQueue: -1}},
 			`{"uri":"","id":"5001","name":"","statistics":{"callsInQueue":-1,"startTimeOfLongestCallInQueue":"","agentsReady":0,"agentsNotReady":0,"agentsBusyOther":0,"agentsLoggedOn":0,"agentsTalkingInbound":0,"agentsTalkingOutbound":0,"agentsTalkingInternal":0,"agentsWrapUpNotReady":0,"agentsWrapUpReady":0}}`},
 		{"empty reason codes", &ReasonCodes{}, `{"reasonCodes":[]}`},
-		{"api errors", &APIErrors{Errors: []APIError{{ErrorType: "T", ErrorMessage: "M", ErrorData: "D"}}}, `{"apiErrors":[{"errorType":"T","errorMessage":"M","errorData":"D"}]}`},
+		{"api errors", &APIErrors{Errors: []APIError{{ErrorType: "T", ErrorMessage: "M", ErrorData: "D"}}}, `{"apiErrors":[{"errorType":"T","errorMessage":"M","errorData":"D","errorMedia":""}]}`},
 		{"empty api errors", &APIErrors{}, `{"apiErrors":[]}`},
 		{"system info", &SystemInfo{Status: "IN_SERVICE", PrimaryNode: &ServerNode{Host: "a", HTTPSPort: 8445}},
-			`{"status":"IN_SERVICE","deploymentType":"","xmppDomain":"","xmppPubSubDomain":"","primaryNode":{"host":"a","httpsPort":8445},"uri":""}`},
+			`{"status":"IN_SERVICE","statusReason":"","deploymentType":"","systemAuthMode":"","xmppDomain":"","xmppPubSubDomain":"","primaryNode":{"host":"a","httpsPort":8445,"xmppPort":0,"xmppSecurePort":0},"currentTimestamp":"","timezoneOffset":"","uri":""}`},
 		{"team", &Team{ID: "10", Name: "Support", Users: []User{{LoginID: "1"}}},
-			`{"uri":"","id":"10","name":"Support","users":[{"uri":"","loginId":"1","loginName":"","firstName":"","lastName":"","extension":"","state":"","stateChangeTime":"","pendingState":"","reasonCodeId":"","teamId":"","teamName":"","mediaType":"","dialogs":""}]}`},
+			`{"uri":"","id":"10","name":"Support","users":[{"uri":"","loginId":"1","loginName":"","firstName":"","lastName":"","extension":"","state":"","stateChangeTime":"","pendingState":"","reasonCodeId":"","teamId":"","teamName":"","mediaType":"","dialogs":"","wrapUpTimer":""}]}`},
 		{"raw", &Raw{Element: "media", XML: "<media/>"}, `{"element":"media","xml":"\u003cmedia/\u003e"}`},
 	}
 	for _, tt := range tests {

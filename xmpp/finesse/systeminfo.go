@@ -10,15 +10,15 @@ import (
 // only while Status is IN_SERVICE.
 type SystemInfo struct {
 	Status           string      `xml:"status" json:"status"` // IN_SERVICE, OUT_OF_SERVICE, PARTIAL_SERVICE
-	StatusReason     string      `xml:"statusReason,omitempty" json:"statusReason,omitempty"`
-	DeploymentType   string      `xml:"deploymentType" json:"deploymentType"`                     // UCCE, UCCX
-	SystemAuthMode   string      `xml:"systemAuthMode,omitempty" json:"systemAuthMode,omitempty"` // SSO, NON_SSO, HYBRID
+	StatusReason     string      `xml:"statusReason,omitempty" json:"statusReason"`
+	DeploymentType   string      `xml:"deploymentType" json:"deploymentType"`           // UCCE, UCCX
+	SystemAuthMode   string      `xml:"systemAuthMode,omitempty" json:"systemAuthMode"` // SSO, NON_SSO, HYBRID
 	XMPPDomain       string      `xml:"xmppDomain" json:"xmppDomain"`
 	XMPPPubSubDomain string      `xml:"xmppPubSubDomain" json:"xmppPubSubDomain"`
 	PrimaryNode      *ServerNode `xml:"primaryNode,omitempty" json:"primaryNode,omitempty"`     // side A
 	SecondaryNode    *ServerNode `xml:"secondaryNode,omitempty" json:"secondaryNode,omitempty"` // side B, nil on a single-node system
-	CurrentTimestamp string      `xml:"currentTimestamp,omitempty" json:"currentTimestamp,omitempty"`
-	TimezoneOffset   string      `xml:"timezoneOffset,omitempty" json:"timezoneOffset,omitempty"`
+	CurrentTimestamp string      `xml:"currentTimestamp,omitempty" json:"currentTimestamp"`
+	TimezoneOffset   string      `xml:"timezoneOffset,omitempty" json:"timezoneOffset"`
 	URI              string      `xml:"uri" json:"uri"`
 }
 
@@ -26,9 +26,9 @@ type SystemInfo struct {
 // Finesse does not report them (releases before 12.6).
 type ServerNode struct {
 	Host           string `xml:"host" json:"host"`
-	HTTPSPort      int    `xml:"httpsPort,omitempty" json:"httpsPort,omitempty"`
-	XMPPPort       int    `xml:"xmppPort,omitempty" json:"xmppPort,omitempty"`
-	XMPPSecurePort int    `xml:"xmppSecurePort,omitempty" json:"xmppSecurePort,omitempty"`
+	HTTPSPort      int    `xml:"httpsPort,omitempty" json:"httpsPort"`
+	XMPPPort       int    `xml:"xmppPort,omitempty" json:"xmppPort"`
+	XMPPSecurePort int    `xml:"xmppSecurePort,omitempty" json:"xmppSecurePort"`
 }
 
 // Kind returns KindSystemInfo.

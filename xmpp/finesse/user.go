@@ -32,14 +32,14 @@ type User struct {
 	Settings        *Settings   `xml:"settings,omitempty" json:"settings,omitempty"`
 	MediaType       string      `xml:"mediaType" json:"mediaType"`
 	Dialogs         string      `xml:"dialogs" json:"dialogs"` // URI of the user's Dialogs collection
-	WrapUpTimer     string      `xml:"wrapUpTimer,omitempty" json:"wrapUpTimer,omitempty"`
+	WrapUpTimer     string      `xml:"wrapUpTimer,omitempty" json:"wrapUpTimer"`
 }
 
 // Settings are a user's wrap-up settings (REQUIRED, OPTIONAL,
 // REQUIRED_WITH_WRAP_UP_DATA, NOT_ALLOWED).
 type Settings struct {
 	WrapUpOnIncoming string `xml:"wrapUpOnIncoming" json:"wrapUpOnIncoming"`
-	WrapUpOnOutgoing string `xml:"wrapUpOnOutgoing,omitempty" json:"wrapUpOnOutgoing,omitempty"`
+	WrapUpOnOutgoing string `xml:"wrapUpOnOutgoing,omitempty" json:"wrapUpOnOutgoing"`
 }
 
 // ReasonCode is a Not Ready or Logout reason code: the <ReasonCode> inside
