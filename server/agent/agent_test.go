@@ -53,7 +53,9 @@ func (p *fakePublisher) SetAllowedNodes(n []string) {
 func (p *fakePublisher) Event(node, event, source, requestID string, data, state any) {
 	p.rec(pubCall{kind: "event", node: node, event: event, requestID: requestID, data: data, state: state})
 }
-func (p *fakePublisher) State(node string, data any) { p.rec(pubCall{kind: "state", node: node, data: data}) }
+func (p *fakePublisher) State(node string, data any) {
+	p.rec(pubCall{kind: "state", node: node, data: data})
+}
 func (p *fakePublisher) Status(up, side, host string) {
 	p.rec(pubCall{kind: "status", status: up, side: side})
 }
