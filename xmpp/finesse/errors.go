@@ -40,8 +40,8 @@ const (
 	MaxNotificationSize = 4 * MaxUpdateSize
 
 	// MaxDepth is the deepest element nesting accepted, counting the root
-	// element as 1. Finesse objects nest at most 6 deep (Update, data,
-	// dialogs, Dialog, participants, Participant, actions, action is 8).
+	// element as 1. Finesse's deepest documents nest 8 deep (Update, data,
+	// dialogs, Dialog, participants, Participant, actions, action).
 	MaxDepth = 64
 
 	// MaxElements is the largest number of elements one object document

@@ -113,7 +113,7 @@ func (n Node) String() string {
 func ParseNode(path string) (Node, error) {
 	n, ok := parseNode(path)
 	if !ok {
-		return Node{}, fmt.Errorf("%w: %q", ErrUnknownNode, path)
+		return Node{}, fmt.Errorf("%w: %s", ErrUnknownNode, quoteSnippet([]byte(path)))
 	}
 	return n, nil
 }

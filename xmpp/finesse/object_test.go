@@ -405,3 +405,19 @@ func TestObjectKinds(t *testing.T) {
 		eq(t, "Kind", o.Kind(), kind)
 	}
 }
+
+func TestErrorMessagesQuoteLittleInput(t *testing.T) {
+	long := strings.Repeat("9", 10_000)
+	_, err := DecodeData([]byte("<Queue><statistics><callsInQueue>x" + long + "</callsInQueue></statistics></Queue>"))
+	if err == nil || len(err.Error()) > 200 {
+		t.Errorf("error for a 10 kB value is %d bytes: %.300v", len(err.Error()), err)
+	}
+	_, err = ParseNode("/finesse/api/" + long)
+	if err == nil || len(err.Error()) > 200 {
+		t.Errorf("error for a 10 kB path is %d bytes", len(err.Error()))
+	}
+	_, err = ParseUpdate("/n", []byte("<Update><event>"+long+"</event></Update>"))
+	if err == nil || len(err.Error()) > 200 {
+		t.Errorf("error for a 10 kB event is %d bytes", len(err.Error()))
+	}
+}

@@ -201,10 +201,10 @@ func isSpace(b []byte) bool {
 	return true
 }
 
-// quoteSnippet quotes at most 32 bytes of b for an error message.
+// quoteSnippet quotes at most 64 bytes of b for an error message.
 func quoteSnippet(b []byte) string {
-	if len(b) > 32 {
-		return strconv.Quote(string(b[:32])) + "..."
+	if len(b) > 64 {
+		return strconv.Quote(string(b[:64])) + "..."
 	}
 	return strconv.Quote(string(b))
 }
@@ -231,7 +231,7 @@ func parseInt(e *elem) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, fmt.Errorf("%w: <%s> %q is not an integer", ErrMalformedData, e.name, s)
+		return 0, fmt.Errorf("%w: <%s> %s is not an integer", ErrMalformedData, e.name, quoteSnippet([]byte(s)))
 	}
 	return n, nil
 }
@@ -244,7 +244,7 @@ func parseBool(e *elem) (bool, error) {
 	case strings.EqualFold(s, "true"):
 		return true, nil
 	}
-	return false, fmt.Errorf("%w: <%s> %q is not true or false", ErrMalformedData, e.name, s)
+	return false, fmt.Errorf("%w: <%s> %s is not true or false", ErrMalformedData, e.name, quoteSnippet([]byte(s)))
 }
 
 // texts returns the text of every child of e (a list such as <roles><role>).

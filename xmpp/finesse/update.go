@@ -135,7 +135,7 @@ func parseUpdate(doc []byte) (Update, error) {
 				case EventPut, EventPost, EventDelete:
 					u.Event = ev
 				default:
-					return u, fmt.Errorf("<%s> %q is not PUT, POST or DELETE", name, text)
+					return u, fmt.Errorf("<%s> %s is not PUT, POST or DELETE", name, quoteSnippet([]byte(text)))
 				}
 			case 2:
 				u.Source = text
