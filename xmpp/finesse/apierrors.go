@@ -95,7 +95,7 @@ type dataAPIError struct {
 // MarshalXML writes the REST form, <ApiErrors><ApiError><ErrorType>...,
 // whatever element name the caller asks for. EncodeData writes the
 // notification form.
-func (e *APIErrors) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
+func (e APIErrors) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 	v := restAPIErrors{Errors: make([]restAPIError, len(e.Errors))}
 	for i, x := range e.Errors {
 		v.Errors[i] = restAPIError(x)

@@ -48,7 +48,7 @@ func (*Raw) Kind() string { return KindRaw }
 // MarshalXML writes the raw element again, re-encoded token by token (so
 // the bytes may differ from XML in insignificant ways, such as <a/>
 // becoming <a></a>). Anything outside the element is dropped.
-func (r *Raw) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
+func (r Raw) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 	d := xml.NewDecoder(bytes.NewReader([]byte(r.XML)))
 	depth := 0
 	for {
@@ -283,10 +283,12 @@ func EncodeData(o Object) ([]byte, error) {
 			return nil, fmt.Errorf("%w: nil *APIErrors", ErrMalformedData)
 		}
 		err = enc.Encode(v.dataForm())
-	default:
+	case *User, *Dialog, *Dialogs, *Team, *Queue, *Queues, *SystemInfo, *ReasonCode, *ReasonCodes:
 		k := o.Kind()
 		name := string(k[0]|0x20) + k[1:]
 		err = enc.EncodeElement(o, xml.StartElement{Name: xml.Name{Local: name}})
+	default:
+		return nil, fmt.Errorf("%w: %T is not an object of this package", ErrMalformedData, o)
 	}
 	if err == nil {
 		err = enc.Close()

@@ -421,3 +421,30 @@ func TestErrorMessagesQuoteLittleInput(t *testing.T) {
 		t.Errorf("error for a 10 kB event is %d bytes", len(err.Error()))
 	}
 }
+
+// xml.Marshal gives the same REST form for a value as for a pointer.
+func TestMarshalXMLValueAndPointer(t *testing.T) {
+	ae := APIErrors{Errors: []APIError{{ErrorType: "T", ErrorMessage: "M", ErrorData: "D"}}}
+	raw := Raw{Element: "media", XML: "<media><state>READY</state></media>"}
+	for _, tt := range []struct{ value, pointer any }{{ae, &ae}, {raw, &raw}} {
+		v, err := xml.Marshal(tt.value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := xml.Marshal(tt.pointer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eq(t, "value vs pointer", string(v), string(p))
+	}
+}
+
+type fakeObject struct{}
+
+func (fakeObject) Kind() string { return "" }
+
+func TestEncodeDataForeignObject(t *testing.T) {
+	if _, err := EncodeData(fakeObject{}); !errors.Is(err, ErrMalformedData) {
+		t.Errorf("EncodeData(foreign object) error %v, want ErrMalformedData", err)
+	}
+}

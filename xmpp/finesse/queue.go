@@ -82,8 +82,9 @@ func (q *Queue) decode(e *elem) error {
 		}
 	}
 	if q.ID == "" {
-		if i := strings.LastIndexByte(strings.TrimRight(q.URI, "/"), '/'); i >= 0 {
-			q.ID = strings.TrimRight(q.URI, "/")[i+1:]
+		uri := strings.TrimRight(q.URI, "/")
+		if i := strings.LastIndexByte(uri, '/'); i >= 0 {
+			q.ID = uri[i+1:]
 		}
 	}
 	return nil

@@ -97,14 +97,14 @@ func parseUpdate(doc []byte) (Update, error) {
 		case xml.StartElement:
 			name := t.Name.Local
 			i := -1
-			switch strings.ToLower(name) {
-			case "data":
+			switch {
+			case strings.EqualFold(name, "data"):
 				i = 0
-			case "event":
+			case strings.EqualFold(name, "event"):
 				i = 1
-			case "source":
+			case strings.EqualFold(name, "source"):
 				i = 2
-			case "requestid":
+			case strings.EqualFold(name, "requestId"):
 				i = 3
 			}
 			if i < 0 {
