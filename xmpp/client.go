@@ -1,0 +1,490 @@
+package xmpp
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"mellium.im/xmlstream"
+	mxmpp "mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+	"mellium.im/xmpp/stream"
+	"mellium.im/xmpp/websocket"
+)
+
+// Client is one Notification Service session: connected, authenticated,
+// bound to a named resource and available (presence priority 0). Create it
+// with Dial, serve it with Run, end it with Close. It never reconnects.
+type Client struct {
+	cfg     Config
+	log     *zap.Logger
+	sess    *mxmpp.Session
+	ls      *linkState
+	jid     jid.JID // our full JID, as bound
+	domain  jid.JID
+	pubsub  jid.JID
+	service jid.JID // bare JID of the Finesse service user
+
+	closeReq  chan struct{} // closed by the first Close
+	closeOnce sync.Once
+	done      chan struct{} // closed when the session is over and torn down
+
+	mu       sync.Mutex
+	state    clientState
+	subs     map[string]string // node -> subid of subscriptions this Client made
+	closeErr error             // result of the graceful close, returned by Close
+
+	updates   atomic.Uint64
+	malformed atomic.Uint64
+	ignored   atomic.Uint64
+
+	// Used only by the goroutine that runs Serve.
+	svcRes   map[string]struct{}
+	svcKnown bool
+	svcAvail bool
+}
+
+type clientState uint8
+
+const (
+	stateNew clientState = iota
+	stateRunning
+	stateDone
+)
+
+// Stats counts what the Client received.
+type Stats struct {
+	Updates   uint64 // Updates decoded and handed to OnUpdate
+	Malformed uint64 // pubsub notifications that could not be decoded (logged, skipped)
+	Ignored   uint64 // event messages from a sender other than the pubsub service
+}
+
+// Dial connects to the Notification Service, secures the link (STARTTLS,
+// direct TLS, wss or https), authenticates with SASL PLAIN, binds
+// cfg.Resource and sends the initial presence with priority 0. ctx (and
+// cfg.DialTimeout) bound only the dial; once Dial returns, ctx has no
+// effect on the session.
+//
+// Configuration errors wrap ErrConfig or ErrInsecure. Other failures are a
+// *SessionError: ReasonAuth when SASL refused the credentials (do not retry
+// them), ReasonConflict when the resource could not be bound because it is
+// in use, ReasonContext when ctx ended, ReasonLimit, or ReasonStream for
+// network, TLS and protocol failures.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	domain, err := jid.Parse(cfg.Domain)
+	if err != nil || domain.Localpart() != "" || domain.Resourcepart() != "" {
+		return nil, fmt.Errorf("%w: Domain %q is not an XMPP domain", ErrConfig, cfg.Domain)
+	}
+	pubsub, err := jid.Parse(cfg.PubSubDomain)
+	if err != nil {
+		return nil, fmt.Errorf("%w: PubSubDomain %q: %v", ErrConfig, cfg.PubSubDomain, err)
+	}
+	origin, err := jid.New(cfg.Username, domain.Domainpart(), cfg.Resource)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Username or Resource: %v", ErrConfig, err)
+	}
+	service, err := jid.New(cfg.ServiceUser, domain.Domainpart(), "")
+	if err != nil {
+		return nil, fmt.Errorf("%w: ServiceUser %q: %v", ErrConfig, cfg.ServiceUser, err)
+	}
+	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	ls := &linkState{}
+	start := time.Now()
+	lk, err := dialLink(dctx, cfg, ls)
+	if err != nil {
+		return nil, dialError(ctx, dctx, err, ls)
+	}
+	features := append(lk.features, saslPlain(cfg.Username, cfg.Password), bindNamed(cfg.Resource), sessionInfo())
+	streamCfg := func(*mxmpp.Session, *mxmpp.StreamConfig) mxmpp.StreamConfig {
+		return mxmpp.StreamConfig{Features: features}
+	}
+	neg := mxmpp.NewNegotiator(streamCfg)
+	if lk.ws {
+		neg = websocket.Negotiator(streamCfg)
+	}
+	sess, err := mxmpp.NewSession(dctx, domain, origin, lk.conn, lk.state, neg)
+	if err != nil {
+		_ = lk.conn.Close()
+		return nil, dialError(ctx, dctx, err, ls)
+	}
+	c := &Client{
+		cfg:      cfg,
+		sess:     sess,
+		ls:       ls,
+		jid:      sess.LocalAddr(),
+		domain:   domain,
+		pubsub:   pubsub,
+		service:  service,
+		closeReq: make(chan struct{}),
+		done:     make(chan struct{}),
+		subs:     make(map[string]string),
+		svcRes:   make(map[string]struct{}),
+	}
+	c.log = cfg.Logger.Named("xmpp").With(zap.String("jid", c.jid.String()), zap.String("transport", string(cfg.Transport)))
+	if c.jid.Resourcepart() != cfg.Resource {
+		c.log.Warn("server bound another resource than the one requested", zap.String("requested", cfg.Resource))
+	}
+	if err := c.sendPresence(dctx, true); err != nil {
+		_ = sess.Conn().Close()
+		return nil, dialError(ctx, dctx, fmt.Errorf("xmpp: initial presence: %w", err), ls)
+	}
+	c.log.Debug("session up", zap.Duration("took", time.Since(start)))
+	return c, nil
+}
+
+// link is a connected transport, ready for stream negotiation.
+type link struct {
+	conn     net.Conn
+	state    mxmpp.SessionState // Secure when the link is already encrypted
+	ws       bool               // RFC 7395 framing
+	features []mxmpp.StreamFeature
+}
+
+func dialLink(ctx context.Context, cfg Config, ls *linkState) (link, error) {
+	switch cfg.Transport {
+	case TransportTCP:
+		raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", cfg.Address)
+		if err != nil {
+			return link{}, fmt.Errorf("xmpp: dial %s: %w", cfg.Address, err)
+		}
+		lc := newLimitConn(&deadlineConn{Conn: raw, timeout: cfg.WriteTimeout}, cfg.MaxStanzaSize, cfg.MaxDepth, ls)
+		return link{conn: lc, features: []mxmpp.StreamFeature{
+			startTLS(cfg.TLSConfig, lc, cfg.MaxStanzaSize, cfg.MaxDepth, ls),
+		}}, nil
+	case TransportTLS:
+		raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", cfg.Address)
+		if err != nil {
+			return link{}, fmt.Errorf("xmpp: dial %s: %w", cfg.Address, err)
+		}
+		tc := tls.Client(&deadlineConn{Conn: raw, timeout: cfg.WriteTimeout}, cfg.TLSConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = raw.Close()
+			return link{}, fmt.Errorf("xmpp: tls handshake with %s: %w", cfg.Address, err)
+		}
+		return link{conn: newLimitConn(tc, cfg.MaxStanzaSize, cfg.MaxDepth, ls), state: mxmpp.Secure}, nil
+	case TransportWebSocket:
+		wc, err := dialWebSocket(ctx, cfg, ls)
+		if err != nil {
+			return link{}, err
+		}
+		// normalize accepted only wss, or ws on loopback with AllowInsecure.
+		return link{conn: newLimitConn(wc, cfg.MaxStanzaSize, cfg.MaxDepth, ls), state: mxmpp.Secure, ws: true}, nil
+	case TransportBOSH:
+		bc, err := dialBOSH(ctx, cfg)
+		if err != nil {
+			return link{}, err
+		}
+		return link{conn: newLimitConn(bc, cfg.MaxStanzaSize, cfg.MaxDepth, ls), state: mxmpp.Secure}, nil
+	}
+	return link{}, fmt.Errorf("%w: unknown Transport %q", ErrConfig, cfg.Transport)
+}
+
+// dialError turns a failure during Dial into a *SessionError.
+func dialError(parent, dctx context.Context, err error, ls *linkState) error {
+	var se *SessionError
+	if errors.As(err, &se) {
+		return se
+	}
+	if errors.Is(err, ErrInsecure) || errors.Is(err, ErrConfig) {
+		return err
+	}
+	var fail *saslError
+	if errors.As(err, &fail) {
+		if fail.temporary() {
+			return &SessionError{Reason: ReasonStream, Err: err}
+		}
+		return &SessionError{Reason: ReasonAuth, Err: err}
+	}
+	if limitErr, _ := ls.get(); limitErr != nil {
+		return &SessionError{Reason: ReasonLimit, Err: limitErr}
+	}
+	if errors.Is(err, stream.Conflict) {
+		return &SessionError{Reason: ReasonConflict, Err: err}
+	}
+	if parent.Err() != nil {
+		return &SessionError{Reason: ReasonContext, Err: fmt.Errorf("%w (%w)", parent.Err(), err)}
+	}
+	if dctx.Err() != nil {
+		return &SessionError{Reason: ReasonStream, Err: fmt.Errorf("xmpp: dial timed out: %w", err)}
+	}
+	return &SessionError{Reason: ReasonStream, Err: err}
+}
+
+// JID returns the full JID the session is bound to
+// ("loginId@domain/resource").
+func (c *Client) JID() string { return c.jid.String() }
+
+// Stats returns counters of what the Client received so far.
+func (c *Client) Stats() Stats {
+	return Stats{Updates: c.updates.Load(), Malformed: c.malformed.Load(), Ignored: c.ignored.Load()}
+}
+
+// Run serves the session until it ends: it reads the stream (calling
+// OnUpdate and OnServicePresence), answers server pings and pings the
+// server every PingInterval. It blocks and always returns a *SessionError:
+//
+//   - ReasonClosed after Close, ReasonContext when ctx is done: both end the
+//     session gracefully, as Close describes;
+//   - ReasonPingTimeout after PingMisses unanswered pings in a row;
+//   - ReasonConflict when another session bound our resource;
+//   - ReasonLimit when the server broke MaxStanzaSize or MaxDepth;
+//   - ReasonStream for everything else (stream error, end of stream,
+//     network error, malformed XML).
+//
+// Run may be called once; calls after the first, or after Close, return
+// ReasonClosed at once.
+func (c *Client) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.state != stateNew {
+		c.mu.Unlock()
+		return &SessionError{Reason: ReasonClosed, Err: ErrClosed}
+	}
+	c.state = stateRunning
+	c.mu.Unlock()
+	defer close(c.done)
+
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- c.sess.Serve(mxmpp.HandlerFunc(c.handle)) }()
+
+	pingCtx, stopPing := context.WithCancel(context.Background())
+	pingDead := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.pingLoop(pingCtx, pingDead)
+	}()
+
+	var end *SessionError
+	var served bool
+	var serveErr error
+	select {
+	case serveErr = <-serveDone:
+		served = true
+	case err := <-pingDead:
+		end = &SessionError{Reason: ReasonPingTimeout, Err: err}
+	case <-ctx.Done():
+		end = &SessionError{Reason: ReasonContext, Err: ctx.Err()}
+	case <-c.closeReq:
+		end = &SessionError{Reason: ReasonClosed, Err: ErrClosed}
+	}
+	stopPing()
+	wg.Wait()
+
+	switch {
+	case served:
+		_ = c.sess.Conn().Close()
+		end = c.classify(serveErr)
+	case end.Reason == ReasonClosed || end.Reason == ReasonContext:
+		err := c.teardown(serveDone)
+		c.mu.Lock()
+		c.closeErr = err
+		c.mu.Unlock()
+	default:
+		_ = c.sess.Conn().Close()
+		<-serveDone
+	}
+	c.mu.Lock()
+	c.state = stateDone
+	c.mu.Unlock()
+	if end.Reason == ReasonClosed || end.Reason == ReasonContext {
+		c.log.Debug("session closed", zap.String("reason", string(end.Reason)))
+	} else {
+		c.log.Info("session ended", zap.String("reason", string(end.Reason)), zap.Error(end.Err))
+	}
+	return end
+}
+
+// classify says why Serve returned err on its own.
+func (c *Client) classify(err error) *SessionError {
+	limitErr, streamCond := c.ls.get()
+	select {
+	case <-c.closeReq:
+		return &SessionError{Reason: ReasonClosed, Err: ErrClosed}
+	default:
+	}
+	switch {
+	case limitErr != nil:
+		return &SessionError{Reason: ReasonLimit, Err: limitErr}
+	case errors.Is(err, stream.Conflict) || streamCond == "conflict":
+		return &SessionError{Reason: ReasonConflict, Err: fmt.Errorf("xmpp: stream error: conflict: %w", orEOF(err))}
+	case streamCond != "":
+		return &SessionError{Reason: ReasonStream, Err: fmt.Errorf("xmpp: stream error: %s: %w", streamCond, orEOF(err))}
+	case err == nil:
+		return &SessionError{Reason: ReasonStream, Err: fmt.Errorf("xmpp: server closed the stream: %w", io.EOF)}
+	}
+	return &SessionError{Reason: ReasonStream, Err: err}
+}
+
+func orEOF(err error) error {
+	if err == nil {
+		return io.EOF
+	}
+	return err
+}
+
+// Close ends the session gracefully: it unsubscribes the subscriptions
+// this Client made with Subscribe, sends unavailable presence, closes the
+// stream and waits for the server to close its side, all within
+// CloseTimeout (default 3 s), then closes the connection. Run returns
+// ReasonClosed. Close is idempotent and safe to call from any goroutine
+// (but not from OnUpdate or OnServicePresence); it returns an error only
+// when unsubscribing failed (the subscriptions then remain on the server,
+// and PruneSubscriptions removes them next time).
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() { close(c.closeReq) })
+	c.mu.Lock()
+	if c.state == stateNew {
+		// Run never started: nobody reads the stream, so no IQ can be
+		// answered; send unavailable presence and close.
+		c.state = stateDone
+		c.mu.Unlock()
+		err := c.teardown(nil)
+		c.mu.Lock()
+		c.closeErr = err
+		c.mu.Unlock()
+		close(c.done)
+		return err
+	}
+	c.mu.Unlock()
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeErr
+}
+
+// teardown is the graceful end of the session, bounded by CloseTimeout.
+// serveDone is nil when Serve is not running.
+func (c *Client) teardown(serveDone <-chan error) error {
+	deadline := time.Now().Add(c.cfg.CloseTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	conn := c.sess.Conn()
+	// Whatever blocks (a write to a peer that does not read), the
+	// connection is closed at the deadline.
+	watchdog := time.AfterFunc(time.Until(deadline), func() { _ = conn.Close() })
+	defer watchdog.Stop()
+
+	var errs []error
+	if serveDone != nil {
+		c.mu.Lock()
+		subs := c.subs
+		c.subs = make(map[string]string)
+		c.mu.Unlock()
+		for node, subid := range subs {
+			if err := c.unsubscribe(ctx, node, subid); err != nil {
+				errs = append(errs, fmt.Errorf("xmpp: unsubscribe %q: %w", node, err))
+			}
+		}
+	}
+	_ = c.sendPresence(ctx, false)
+	_ = c.sess.Close() // </stream:stream>
+	if serveDone != nil {
+		select {
+		case <-serveDone: // the server closed its stream too
+			serveDone = nil
+		case <-ctx.Done():
+		}
+	}
+	_ = conn.Close()
+	if serveDone != nil {
+		<-serveDone
+	}
+	return errors.Join(errs...)
+}
+
+// closing reports whether Close was called.
+func (c *Client) closing() bool {
+	select {
+	case <-c.closeReq:
+		return true
+	default:
+		return false
+	}
+}
+
+// sendPresence sends available presence with priority 0, or unavailable
+// presence.
+func (c *Client) sendPresence(ctx context.Context, available bool) error {
+	start := xml.StartElement{Name: xml.Name{Local: "presence"}}
+	var payload xml.TokenReader
+	if available {
+		payload = xmlstream.Wrap(xmlstream.Token(xml.CharData("0")), xml.StartElement{Name: xml.Name{Local: "priority"}})
+	} else {
+		start.Attr = []xml.Attr{{Name: xml.Name{Local: "type"}, Value: "unavailable"}}
+	}
+	return c.sess.Send(ctx, xmlstream.Wrap(payload, start))
+}
+
+// Namespace of XEP-0199 pings.
+const nsPing = "urn:xmpp:ping"
+
+// pingLoop pings the server every PingInterval; each ping times out after
+// PingInterval. After PingMisses misses in a row it reports on dead.
+func (c *Client) pingLoop(ctx context.Context, dead chan<- error) {
+	t := time.NewTicker(c.cfg.PingInterval)
+	defer t.Stop()
+	misses := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, c.cfg.PingInterval)
+		sent := time.Now()
+		err := c.ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			if misses > 0 {
+				c.log.Debug("ping answered again", zap.Int("missed", misses))
+			}
+			misses = 0
+			continue
+		}
+		misses++
+		c.log.Debug("ping not answered", zap.Int("misses", misses), zap.Duration("waited", time.Since(sent)), zap.Error(err))
+		if misses >= c.cfg.PingMisses {
+			dead <- fmt.Errorf("%w: %d in a row, every %s", ErrPingTimeout, misses, c.cfg.PingInterval)
+			return
+		}
+	}
+}
+
+// ping sends one XEP-0199 ping to the domain. Any answer, even an error,
+// proves the link alive.
+func (c *Client) ping(ctx context.Context) error {
+	resp, err := c.sess.SendIQElement(ctx,
+		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsPing, Local: "ping"}}),
+		stanza.IQ{Type: stanza.GetIQ, To: c.domain})
+	if err != nil {
+		return err
+	}
+	return resp.Close()
+}
+
+// randomID returns a random stanza id.
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
