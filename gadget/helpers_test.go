@@ -52,7 +52,7 @@ func (m wireMsg) seq(t testing.TB) int64 {
 
 // harness is a Gateway with one Stream behind an httptest server.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *httptest.Server
 	gw      *Gateway
 	tickets *Tickets
@@ -61,7 +61,7 @@ type harness struct {
 	metrics *Metrics
 }
 
-func newHarness(t *testing.T, gcfg GatewayConfig, scfg StreamConfig) *harness {
+func newHarness(t testing.TB, gcfg GatewayConfig, scfg StreamConfig) *harness {
 	t.Helper()
 	h := &harness{t: t, reg: prometheus.NewRegistry()}
 	h.metrics = NewMetrics(h.reg)
@@ -124,7 +124,7 @@ func (h *harness) tryDial(u string, hdr http.Header) (*client, *http.Response, e
 }
 
 // httpError reads {"error":{"code","message"}} from a refused dial.
-func httpError(t *testing.T, rsp *http.Response) (status int, code, msg string) {
+func httpError(t testing.TB, rsp *http.Response) (status int, code, msg string) {
 	t.Helper()
 	if rsp == nil {
 		t.Fatal("no HTTP response")
