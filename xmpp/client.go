@@ -48,6 +48,8 @@ type Client struct {
 	updates   atomic.Uint64
 	malformed atomic.Uint64
 	ignored   atomic.Uint64
+	pings     atomic.Uint64
+	pingRTT   atomic.Int64
 
 	// Used only by the goroutine that runs Serve.
 	svcRes   map[string]struct{}
@@ -68,6 +70,9 @@ type Stats struct {
 	Updates   uint64 // Updates decoded and handed to OnUpdate
 	Malformed uint64 // pubsub notifications that could not be decoded (logged, skipped)
 	Ignored   uint64 // event messages from a sender other than the pubsub service
+	Pings     uint64 // pings of ours the server answered
+	// LastPingRTT is the round trip of the last answered ping.
+	LastPingRTT time.Duration
 }
 
 // Dial connects to the Notification Service, secures the link (STARTTLS,
@@ -232,7 +237,13 @@ func (c *Client) JID() string { return c.jid.String() }
 
 // Stats returns counters of what the Client received so far.
 func (c *Client) Stats() Stats {
-	return Stats{Updates: c.updates.Load(), Malformed: c.malformed.Load(), Ignored: c.ignored.Load()}
+	return Stats{
+		Updates:     c.updates.Load(),
+		Malformed:   c.malformed.Load(),
+		Ignored:     c.ignored.Load(),
+		Pings:       c.pings.Load(),
+		LastPingRTT: time.Duration(c.pingRTT.Load()),
+	}
 }
 
 // Run serves the session until it ends: it reads the stream (calling
@@ -455,6 +466,8 @@ func (c *Client) pingLoop(ctx context.Context, dead chan<- error) {
 			return
 		}
 		if err == nil {
+			c.pings.Add(1)
+			c.pingRTT.Store(int64(time.Since(sent)))
 			if misses > 0 {
 				c.log.Debug("ping answered again", zap.Int("missed", misses))
 			}

@@ -260,7 +260,10 @@ func sessionInfo() mxmpp.StreamFeature {
 func negotiationIQ(s *mxmpp.Session, typ stanza.IQType, payload xml.TokenReader, v any) error {
 	id := randomID()
 	w := s.TokenWriter()
-	_, err := xmlstream.Copy(w, stanza.IQ{ID: id, Type: typ}.Wrap(payload))
+	// The namespace must be explicit: RFC 7395 framing has no stream
+	// element to declare it.
+	iq := stanza.IQ{XMLName: xml.Name{Space: stanza.NSClient, Local: "iq"}, ID: id, Type: typ}
+	_, err := xmlstream.Copy(w, iq.Wrap(payload))
 	if err == nil {
 		err = w.Flush()
 	}

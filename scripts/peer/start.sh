@@ -45,6 +45,14 @@ if [ -e "$PEER_DIR" ] && [ ! -f "$PEER_DIR/.finesse-peer" ]; then
   log "$PEER_DIR exists and is not a peer run dir; refusing to delete it"; exit 1
 fi
 
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+busy=()
+for p in "$C2S_PORT" "$C2S_TLS_PORT" "$HTTP_PORT" "$HTTPS_PORT"; do port_busy "$p" && busy+=("$p"); done
+[ -z "${IDS_URL:-}" ] && port_busy "$IDS_PORT" && busy+=("$IDS_PORT")
+if [ ${#busy[@]} -gt 0 ]; then
+  log "port(s) ${busy[*]} already in use on 127.0.0.1 (another peer?); choose others with C2S_PORT, C2S_TLS_PORT, HTTP_PORT, HTTPS_PORT, IDS_PORT"; exit 1
+fi
+
 # ---- 2. packages (Debian) ----
 need=()
 command -v prosody >/dev/null || need+=(prosody)
