@@ -40,8 +40,10 @@ const (
 	badMessageWindow = time.Minute
 	// commandRate and commandBurst bound inbound commands per connection
 	// (token bucket): beyond them a command is refused with rate_limited.
-	commandRate  = 10 // per second
-	commandBurst = 20
+	// The burst covers a supervisor re-subscribing a team and many queues
+	// right after a reconnect.
+	commandRate  = 20 // per second
+	commandBurst = 100
 )
 
 // GatewayConfig configures a Gateway. Zero values take the defaults.

@@ -5,9 +5,11 @@ import "sync"
 // item is one frame waiting in an outbox.
 type item struct {
 	data []byte
-	// broadcast marks a Stream message (event, state, status broadcast);
-	// a resume drops queued broadcast items because its batch covers them.
-	broadcast bool
+	// replaceable marks a Stream broadcast (event, state, status) or a
+	// frame of a welcome batch: a later resume batch covers it, so a resume
+	// drops it from the queue. Replies, errors and the state that follows a
+	// subscribe are not replaceable.
+	replaceable bool
 }
 
 // outbox is a connection's bounded send queue. The Stream pushes into it
@@ -38,7 +40,7 @@ func (o *outbox) signal() {
 // push appends one frame. It returns false when the queue is full (the
 // caller then closes the connection with 4000); a push to a closed outbox
 // is ignored and reports true.
-func (o *outbox) push(data []byte, broadcast bool) bool {
+func (o *outbox) push(data []byte, replaceable bool) bool {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
@@ -49,7 +51,7 @@ func (o *outbox) push(data []byte, broadcast bool) bool {
 		return false
 	}
 	o.counted++
-	o.items = append(o.items, item{data: data, broadcast: broadcast})
+	o.items = append(o.items, item{data: data, replaceable: replaceable})
 	o.mu.Unlock()
 	o.signal()
 	return true
@@ -69,14 +71,15 @@ func (o *outbox) pushBatch(frames [][]byte) {
 
 func (o *outbox) appendBatchLocked(frames [][]byte) {
 	for _, f := range frames {
-		o.items = append(o.items, item{data: f})
+		o.items = append(o.items, item{data: f, replaceable: true})
 	}
 }
 
-// replaceBroadcast drops every queued broadcast item (the batch that
-// follows covers them), keeps replies, errors and per-connection states in
-// order, then appends the batch.
-func (o *outbox) replaceBroadcast(frames [][]byte) {
+// replaceBatch drops every queued replaceable item (broadcasts and any
+// earlier batch not yet written: the new batch covers them), keeps replies,
+// errors and per-connection states in order, then appends the batch. So the
+// queue never holds more than QueueSize counted items plus one batch.
+func (o *outbox) replaceBatch(frames [][]byte) {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
@@ -85,7 +88,7 @@ func (o *outbox) replaceBroadcast(frames [][]byte) {
 	kept := o.items[:0]
 	counted := 0
 	for _, it := range o.items {
-		if !it.broadcast {
+		if !it.replaceable {
 			kept = append(kept, it)
 			counted++
 		}

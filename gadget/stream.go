@@ -316,15 +316,16 @@ func (s *Stream) detach(m *member) {
 	}
 }
 
-// resume answers a resume command: queued broadcast messages are dropped
-// (the batch covers them) and the batch is queued.
+// resume answers a resume command: queued broadcast messages and any
+// unwritten earlier batch are dropped (the new batch covers them) and the
+// batch is queued.
 func (s *Stream) resume(m *member, rp resumePoint, heartbeat float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
 		return
 	}
-	m.out.replaceBroadcast(s.batchLocked(m, rp, heartbeat))
+	m.out.replaceBatch(s.batchLocked(m, rp, heartbeat))
 }
 
 // subscribe adds node to m's subscriptions and queues the reply, then the

@@ -261,3 +261,23 @@ func TestRingWraps(t *testing.T) {
 		t.Fatalf("from(6) = %v", got)
 	}
 }
+
+func TestRepeatedResumeKeepsOneBatch(t *testing.T) {
+	s := NewStream(StreamConfig{RingSize: 64})
+	for i := range 50 {
+		s.Event(userNode, "PUT", "", fmt.Sprint(i), nil, nil)
+	}
+	m, k := testMember(s, 4)
+	if err := s.attach(m, resumePoint{}, 25); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 { // a client that asks again and again without reading
+		s.resume(m, resumePoint{set: true, since: -1}, 25)
+	}
+	if n := m.out.pending(); n != 51 {
+		t.Fatalf("%d frames queued after 100 resumes, want one batch of 51", n)
+	}
+	if len(k.codes) != 0 {
+		t.Fatalf("kicked: %v", k.codes)
+	}
+}
