@@ -68,7 +68,7 @@ func TestDoSendsFinesseHeaders(t *testing.T) {
 
 	// A caller's requestId and body; absolute path form.
 	rsp, err = c.Do(ctx, Request{Method: http.MethodPut, Path: "/finesse/api/User/1001", RequestID: "gadget-7",
-		Body: []byte("<User><state>READY</state></User>"),
+		Body:   []byte("<User><state>READY</state></User>"),
 		Header: http.Header{"Cookie": {"JSESSIONID=browser"}, "Authorization": {"Bearer browser"}, "Accept-Language": {"de"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -482,10 +482,10 @@ func TestRedirectDoesNotChangeSharedClient(t *testing.T) {
 
 func TestUnreachable(t *testing.T) {
 	f := newFakeFinesse(t)
-	url := f.srv.URL
+	base := f.srv.URL
 	f.srv.Close()
 	c := New(Config{HTTPClient: testHTTPClient(t), Credentials: agent1001,
-		Side: func() Side { return Side{Name: "B", BaseURL: url} }})
+		Side: func() Side { return Side{Name: "B", BaseURL: base} }})
 	_, err := c.SystemInfo(t.Context())
 	if !errors.Is(err, ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want ErrUnreachable (not a timeout)", err)
