@@ -41,8 +41,8 @@ type Side struct {
 type Config struct {
 	// HTTPClient sends the requests; it carries the CA bundle and is shared
 	// with other users (nil: http.DefaultClient). The Client never changes
-	// it: it uses a copy whose redirect policy refuses every redirect, and
-	// it never sets InsecureSkipVerify itself.
+	// it: it uses a copy whose redirect policy refuses every redirect and
+	// that has no cookie jar, and it never sets InsecureSkipVerify itself.
 	HTTPClient *http.Client
 	// Timeout bounds each call, from sending to the end of the body (0:
 	// DefaultTimeout).
@@ -101,6 +101,7 @@ func New(cfg Config) *Client {
 	}
 	hc := *base
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	hc.Jar = nil // a shared jar would carry one agent's Finesse session cookie into another's calls
 	log := cfg.Logger
 	if log == nil {
 		log = zap.NewNop()
@@ -299,7 +300,7 @@ func (c *Client) failure(ctx context.Context, side Side, err error) error {
 	case "canceled":
 		return fmt.Errorf("rest: call to side %s canceled: %w", side.Name, context.Canceled)
 	case "timeout":
-		return fmt.Errorf("%w: side %s did not answer within %s: %w", ErrUnreachable, side.Name, c.cfg.Timeout, context.DeadlineExceeded)
+		return fmt.Errorf("%w: side %s did not answer in time (timeout %s): %w", ErrUnreachable, side.Name, c.cfg.Timeout, context.DeadlineExceeded)
 	}
 	return fmt.Errorf("%w: side %s: %w", ErrUnreachable, side.Name, err)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -477,6 +479,39 @@ func TestRedirectDoesNotChangeSharedClient(t *testing.T) {
 	New(Config{HTTPClient: hc})
 	if hc.CheckRedirect != nil {
 		t.Fatal("New changed the shared http.Client")
+	}
+}
+
+func TestNoCookiesKept(t *testing.T) {
+	var sawCookie atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Cookie") != "" {
+			sawCookie.Store(true)
+		}
+		http.SetCookie(w, &http.Cookie{Name: "JSESSIONID", Value: "agent-1001", Path: "/"})
+		writeXML(w, http.StatusOK, "<SystemInfo><status>IN_SERVICE</status></SystemInfo>")
+	}))
+	t.Cleanup(srv.Close)
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := testHTTPClient(t)
+	shared.Jar = jar // a shared client with a jar, as another package might configure it
+	for _, user := range []string{"1001", "1002"} {
+		c := New(Config{HTTPClient: shared, Credentials: Basic{Username: user, Password: "demo"},
+			Side: func() Side { return Side{Name: "A", BaseURL: srv.URL} }})
+		for range 2 {
+			if _, err := c.SystemInfo(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if sawCookie.Load() {
+		t.Fatal("a Finesse session cookie was sent back")
+	}
+	if shared.Jar == nil {
+		t.Fatal("New changed the shared client's jar")
 	}
 }
 
