@@ -108,7 +108,7 @@ func seconds(raw json.RawMessage, unit float64) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	v /= unit
-	if !(v > 0 && v <= maxUnixSecond) {
+	if !(v >= 1 && v <= maxUnixSecond) {
 		return time.Time{}, false
 	}
 	sec, frac := math.Modf(v)

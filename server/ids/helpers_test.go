@@ -101,7 +101,7 @@ func countRequests(h http.Handler, c *counter, refreshDelay *atomic.Int64) http.
 
 // fixture is a simulated IdS behind one or more TLS nodes and a client.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	sim     *idsd.Server
 	clock   *clock
 	calls   *counter
@@ -117,7 +117,7 @@ type fixtureOpt struct {
 	logger *zap.Logger
 }
 
-func newFixture(t *testing.T, opt fixtureOpt) *fixture {
+func newFixture(t testing.TB, opt fixtureOpt) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clock: newClock(), calls: &counter{}}
 	sim, err := idsd.New(idsd.Config{
@@ -139,7 +139,7 @@ func newFixture(t *testing.T, opt fixtureOpt) *fixture {
 	return f
 }
 
-func (f *fixture) newClient(t *testing.T, nodes []string, log *zap.Logger) *ids.Client {
+func (f *fixture) newClient(t testing.TB, nodes []string, log *zap.Logger) *ids.Client {
 	t.Helper()
 	hc := f.nodesHTTPClient()
 	t.Cleanup(hc.CloseIdleConnections)
@@ -233,7 +233,7 @@ func (f *fixture) signedIn() *oauth2.Token {
 }
 
 // deadURL returns the URL of a server that is closed (connection refused).
-func deadURL(t *testing.T) string {
+func deadURL(t testing.TB) string {
 	t.Helper()
 	srv := httptest.NewTLSServer(http.NotFoundHandler())
 	u := srv.URL

@@ -63,7 +63,7 @@ func (c *Client) Verify(ctx context.Context, accessToken string) (Claims, error)
 }
 
 func (c *Client) verifyWith(key *rsa.PublicKey, token string) (Claims, error) {
-	p := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}), jwt.WithoutClaimsValidation())
+	p := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}), jwt.WithoutClaimsValidation(), jwt.WithStrictDecoding())
 	t, err := p.Parse(token, func(t *jwt.Token) (any, error) {
 		if t.Method != jwt.SigningMethodRS256 {
 			return nil, fmt.Errorf("algorithm %v", t.Header["alg"])

@@ -133,7 +133,7 @@ func (s *Server) parse(token string) (parsed, error) {
 		return parsed{}, fmt.Errorf("%w: longer than %d bytes", ErrTokenInvalid, maxTokenLen)
 	}
 	var mc jwt.MapClaims
-	p := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}), jwt.WithoutClaimsValidation(), jwt.WithJSONNumber())
+	p := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}), jwt.WithoutClaimsValidation(), jwt.WithJSONNumber(), jwt.WithStrictDecoding())
 	if _, err := p.ParseWithClaims(token, &mc, func(*jwt.Token) (any, error) { return &s.key.PublicKey, nil }); err != nil {
 		return parsed{}, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
 	}
