@@ -91,6 +91,18 @@ func (f *fakeSide) none(t *testing.T, d time.Duration, what string, match func(f
 	}
 }
 
+// flush waits until everything the model published so far has reached
+// both fake sides, then forgets it.
+func (e *testEnv) flush() {
+	e.t.Helper()
+	marker := "marker-" + newID()
+	e.m.out.push(outItem{sides: bothSides, node: marker, doc: finesse.EncodeUpdate(finesse.Update{Event: finesse.EventPut})})
+	for _, f := range e.sides {
+		f.waitFor(e.t, wait, "the flush marker", func(u finesse.Update) bool { return u.Node == marker })
+		f.reset()
+	}
+}
+
 func (f *fakeSide) reset() {
 	f.mu.Lock()
 	f.pubs = nil

@@ -1,5 +1,3 @@
-//go:build simwire
-
 package sim
 
 import (
