@@ -87,10 +87,12 @@ type Conn struct {
 	lastWasEmpty  bool // the last request sent was empty
 	pollTimer     *time.Timer
 
-	termQueued bool // a terminate request is queued or sent
-	done       bool // the session is over (terminate delivered or fatal error)
-	closed     bool // Close was called
-	stopped    bool // no request may start any more
+	termQueued   bool   // a terminate request is queued or sent
+	termRID      uint64 // rid of the terminate request once sent
+	termAnswered bool   // the terminate got an answer (maybe before lower rids)
+	done         bool   // the session is over (terminate delivered or fatal error)
+	closed       bool   // Close was called
+	stopped      bool   // no request may start any more
 }
 
 type outKind int
@@ -401,7 +403,12 @@ func (c *Conn) scanLocked() error {
 // flight.
 func (c *Conn) pumpLocked() {
 	for !c.stopped && !c.done && c.sid != "" {
-		if c.inflight >= c.params.Requests {
+		limit := c.params.Requests
+		if c.terminateDueLocked() {
+			// XEP-0124 §11: one extra request is allowed to terminate.
+			limit++
+		}
+		if c.inflight >= limit {
 			return
 		}
 		if len(c.out) > 0 {
@@ -430,6 +437,25 @@ func (c *Conn) pumpLocked() {
 		c.lastEmptyRID, c.lastEmptySent, c.lastEmptyIdle, c.lastWasEmpty = rid, time.Now(), false, true
 		c.startLocked(rid, w.close(nil))
 	}
+}
+
+// terminateDueLocked reports whether the next request to send is the
+// terminate (alone or after payloads that fit in the same body).
+func (c *Conn) terminateDueLocked() bool {
+	size := 0
+	for _, it := range c.out {
+		switch it.kind {
+		case outTerminate:
+			return true
+		case outRestart:
+			return false
+		}
+		size += len(it.data)
+		if int64(size) > c.cfg.MaxBodySize {
+			return false
+		}
+	}
+	return false
 }
 
 func (c *Conn) pollTimerFired() {
@@ -472,6 +498,7 @@ func (c *Conn) sendOutLocked() {
 	if len(c.out) > 0 && c.out[0].kind == outTerminate {
 		c.out = c.out[1:]
 		w.attr("type", "terminate")
+		c.termRID = rid
 	}
 	c.startLocked(rid, w.close(payload))
 	c.broadcastLocked() // writers blocked on a full queue
@@ -493,6 +520,10 @@ func (c *Conn) exchange(rid uint64, body []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inflight--
+	if rid == c.termRID {
+		c.termAnswered = true
+		c.broadcastLocked()
+	}
 	switch {
 	case c.done:
 	case err != nil:
@@ -629,7 +660,7 @@ func (c *Conn) Close() error {
 	}
 	if !c.done {
 		t := time.NewTimer(c.cfg.CloseTimeout)
-		for timedOut := false; !c.done && !timedOut; {
+		for timedOut := false; !c.done && !c.termAnswered && !timedOut; {
 			ch := c.changed
 			c.mu.Unlock()
 			select {
