@@ -233,7 +233,9 @@ func (c *Client) retrieve(ctx context.Context, op string, call tokenCall) (*oaut
 		n := c.nodes[i]
 		tok, err := c.tryNode(ctx, n, op, call)
 		if err == nil {
-			c.preferred.Store(int32(i))
+			if prev := c.preferred.Swap(int32(i)); int(prev) != i {
+				c.log.Info("IdS node switched", zap.String("from", c.nodes[prev].base), zap.String("to", n.base), zap.String("op", op))
+			}
 			return tok, nil
 		}
 		if ctx.Err() != nil {
@@ -242,7 +244,7 @@ func (c *Client) retrieve(ctx context.Context, op string, call tokenCall) (*oaut
 		if !errors.Is(err, ErrUnavailable) {
 			return nil, err
 		}
-		c.log.Warn("IdS node failed", zap.String("op", op), zap.String("node", n.base), zap.Error(err))
+		c.log.Debug("IdS node failed; trying the next", zap.String("op", op), zap.String("node", n.base), zap.Error(err))
 		failed = append(failed, err)
 	}
 	return nil, fmt.Errorf("%w: every IdS node failed: %w", ErrUnavailable, failed)

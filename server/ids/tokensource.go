@@ -119,8 +119,12 @@ func (s *tokenSource) Token() (*oauth2.Token, error) {
 		s.log.Info("IdS refused the refresh token; the user must sign in again", zap.Error(err))
 		return nil, err
 	}
+	if s.lastErr == nil { // warn once per failure streak; retries log at debug
+		s.log.Warn("IdS token refresh failed; retrying every 5 s", zap.Error(err), zap.Bool("token_still_valid", valid))
+	} else {
+		s.log.Debug("IdS token refresh failed again", zap.Error(err), zap.Bool("token_still_valid", valid))
+	}
 	s.lastErr, s.retryAt = err, now.Add(refreshRetry)
-	s.log.Warn("IdS token refresh failed", zap.Error(err), zap.Bool("token_still_valid", valid))
 	if valid {
 		return s.tok, nil
 	}
