@@ -5,10 +5,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
+
+	"finesse-relay/gadget"
+	"finesse-relay/server/agent"
+	"finesse-relay/server/ids"
 )
 
 // App is the relay: configuration, listeners and every component, wired.
@@ -24,22 +29,39 @@ type App struct {
 	mux      *http.ServeMux
 	main     net.Listener
 	redirect net.Listener // nil unless server.http.port is set with TLS
+
+	up      *upstream
+	ids     *ids.Client // nil when SSO is not configured
+	manager *agent.Manager
+	tickets *gadget.Tickets
+	gateway *gadget.Gateway
+	proxy   http.Handler
+	relay   *relaySessions
+	credsMu sync.Mutex
+	creds   map[string]*credHolder // loginId → the agent's newest verified credential
 }
 
 // NewApp builds the relay from cfg and binds its listeners.
 func NewApp(cfg *Config, log *zap.Logger) (*App, error) {
 	reg, m := newRegistry()
-	a := &App{cfg: cfg, log: log, reg: reg, metrics: m, mux: http.NewServeMux()}
-	a.routes()
+	a := &App{cfg: cfg, log: log, reg: reg, metrics: m, mux: http.NewServeMux(),
+		relay: newRelaySessions(), creds: make(map[string]*credHolder)}
 	var err error
-	if a.main, err = listen("server.port", cfg.ListenHost, cfg.HTTPSPort); err != nil {
-		return nil, err
+	if a.main = cfg.Listener; a.main == nil {
+		if a.main, err = listen("server.port", cfg.ListenHost, cfg.HTTPSPort); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.TLSEnabled && cfg.HTTPPort != 0 {
 		if a.redirect, err = listen("server.http.port", cfg.ListenHost, cfg.HTTPPort); err != nil {
 			a.main.Close()
 			return nil, err
 		}
+	}
+	a.routes()
+	if err := a.wire(); err != nil {
+		a.closeListeners()
+		return nil, err
 	}
 	return a, nil
 }
@@ -50,6 +72,13 @@ func (a *App) routes() {
 	a.mux.HandleFunc("GET /healthz", handleHealthz)
 	a.mux.Handle("GET /readyz", &a.ready)
 	a.mux.Handle("GET /metrics", metricsHandler(a.reg))
+}
+
+func (a *App) closeListeners() {
+	a.main.Close()
+	if a.redirect != nil {
+		a.redirect.Close()
+	}
 }
 
 // Addr is the main listener's address.
@@ -87,11 +116,14 @@ func (a *App) Run(ctx context.Context) error {
 	for _, w := range a.cfg.Warnings {
 		a.log.Warn(w)
 	}
+	g.Go(func() error { return a.manager.Run(ctx) })
 	g.Go(func() error {
 		<-ctx.Done()
 		a.ready.ready.Store(false)
 		a.log.Info("shutting down")
-		return nil
+		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		defer cancel()
+		return a.gateway.Shutdown(sctx)
 	})
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("relay: %w", err)

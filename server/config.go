@@ -74,6 +74,10 @@ type Config struct {
 
 	// Warnings collects non-fatal findings (insecure settings) for the log.
 	Warnings []string
+
+	// Listener, when set, is used instead of binding server.port (the demo
+	// binds first to learn its port).
+	Listener net.Listener
 }
 
 // SideConfig is one Finesse node and how to reach its services.
@@ -222,6 +226,7 @@ func parseEnvFile(path string, data []byte, names map[string]string, into map[st
 type LoadOptions struct {
 	File         string              // env file; "" = relay.env if it exists
 	FileRequired bool                // the file was named explicitly
+	NoFile       bool                // read no file at all (demo)
 	Getenv       func(string) string // environment lookup
 	Set          map[string]string   // flag overrides (--set KEY=VALUE and named flags)
 	Defaults     map[string]string   // command-specific defaults (demo)
@@ -243,12 +248,15 @@ func LoadConfig(o LoadOptions) (*Config, error) {
 		file = "relay.env"
 	}
 	data, err := os.ReadFile(file)
+	if o.NoFile {
+		data, err = nil, os.ErrNotExist
+	}
 	switch {
 	case err == nil:
 		if err := parseEnvFile(file, data, names, raw); err != nil {
 			return nil, err
 		}
-	case errors.Is(err, os.ErrNotExist) && !o.FileRequired:
+	case errors.Is(err, os.ErrNotExist) && (!o.FileRequired || o.NoFile):
 	default:
 		return nil, cfgErr(file, "cannot read the config file: %v (check the --config path and permissions)", err)
 	}

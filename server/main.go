@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdDemo(ctx, args, stdout, stderr)
 	case "check":
 		return cmdCheck(ctx, args, stdout, stderr, getenv)
+	case "bench":
+		return cmdBench(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "finesse-relay", buildVersion())
 		return exitOK
@@ -70,6 +72,7 @@ commands:
   serve    run the relay (default)
   demo     run the relay with the embedded Finesse/IdS simulator on loopback
   check    check the configuration and reach IdS and both Finesse sides
+  bench    measure relay latency and fan-out against a direct XMPP client (simulator)
   version  print the version
 
 Run "finesse-relay <command> -h" for the command's flags.
@@ -172,30 +175,6 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := app.Run(ctx); err != nil {
 		log.Error("relay stopped", zap.Error(err))
 		return exitFail
-	}
-	return exitOK
-}
-
-func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "finesse-relay: demo is not built yet (the simulator issue completes it)")
-	return exitFail
-}
-
-func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cf configFlags
-	cf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return exitConfig
-	}
-	cfg, err := cf.load(getenv, nil)
-	if err != nil {
-		return reportConfigError(stderr, err)
-	}
-	fmt.Fprintln(stdout, "configuration: ok")
-	for _, w := range cfg.Warnings {
-		fmt.Fprintln(stdout, "warning:", w)
 	}
 	return exitOK
 }

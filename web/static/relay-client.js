@@ -66,6 +66,7 @@ export class RelayClient {
     this.roles = [];
     this.ticket = null;
     this.lastSeq = null;      // last seq seen; resume point
+    this.stream = null;       // welcome.stream: resume only within the same agent session
     this.states = new Map();  // node -> latest data
     this.status = null;       // last status message
     this.connection = 'offline';
@@ -154,6 +155,7 @@ export class RelayClient {
     base = base.replace(/^http/, 'ws');
     let u = `${base}/ws?ticket=${encodeURIComponent(ticket)}`;
     if (this.lastSeq !== null) u += `&since=${this.lastSeq}`;
+    if (this.lastSeq !== null && this.stream) u += `&stream=${encodeURIComponent(this.stream)}`;
     return u;
   }
 
@@ -189,7 +191,7 @@ export class RelayClient {
     if (this._stopped) return;
     const terminal = TERMINAL.get(code);
     if (terminal) { this._stopped = true; this._setConnection(terminal); this._emit('error', new RelayError(0, terminal, reason)); return; }
-    if (code === CloseCodes.SHUTDOWN) this.lastSeq = null; // a new session: fresh snapshot
+    if (code === CloseCodes.SHUTDOWN) { this.lastSeq = null; this.stream = null; } // a new session: fresh snapshot
     this._retry();
   }
 
@@ -208,6 +210,7 @@ export class RelayClient {
       case 'welcome':
         this._attempt = 0;
         this.loginId = m.agent; this.roles = m.roles || this.roles;
+        if (m.stream) this.stream = m.stream;
         if (m.heartbeat) this.heartbeat = m.heartbeat;
         this._beat();
         if (!m.resumed) this.states.clear();

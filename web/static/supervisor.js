@@ -77,6 +77,10 @@ setInterval(() => { for (const el of document.querySelectorAll('[data-since]')) 
     n.textContent = 'You are signed in as an agent without the Supervisor role: there is no team to show.';
     return;
   }
-  for (const q of ['5001', '5002']) relay.subscribe(`/finesse/api/Queue/${q}`);
   relay.connect();
+  try {
+    // The queues this supervisor may watch (UCCE): User/{id}/Queues.
+    const { text } = await relay.finesse('GET', `User/${relay.loginId}/Queues`);
+    for (const m of text.matchAll(/\/finesse\/api\/Queue\/([^<\s/]+)/g)) relay.subscribe(`/finesse/api/Queue/${m[1]}`);
+  } catch { /* UCCX has no queue statistics */ }
 })();

@@ -70,7 +70,7 @@ test('connects with the ticket, then resumes from the last seq after a drop', as
   await tick();
   assert.equal(sockets.length, 1);
   assert.match(sockets[0].url, /^ws:\/\/relay\/ws\?ticket=t1$/);
-  sockets[0].recv({ type: 'welcome', agent: '1001', roles: ['Agent'], seq: 7, resumed: false, heartbeat: 25 });
+  sockets[0].recv({ type: 'welcome', agent: '1001', roles: ['Agent'], seq: 7, resumed: false, heartbeat: 25, stream: 'st1' });
   sockets[0].recv({ type: 'state', seq: 7, node: '/finesse/api/User/1001', data: { loginId: '1001', state: 'NOT_READY' } });
   sockets[0].recv({ type: 'event', seq: 8, node: '/finesse/api/User/1001', event: 'PUT', data: { loginId: '1001', state: 'READY' } });
   assert.equal(client.lastSeq, 8);
@@ -81,7 +81,7 @@ test('connects with the ticket, then resumes from the last seq after a drop', as
   await timers.advance(500); // first backoff
   await tick();
   assert.equal(sockets.length, 2, 'reconnected');
-  assert.match(sockets[1].url, /ticket=t2&since=8$/, 'a fresh ticket and the resume point');
+  assert.match(sockets[1].url, /ticket=t2&since=8&stream=st1$/, 'a fresh ticket, the resume point and the stream it belongs to');
   assert.ok(states.includes('up'));
 });
 
