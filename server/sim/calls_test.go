@@ -455,7 +455,9 @@ func TestForcedLogout(t *testing.T) {
 	if s := e.state("1004"); s != stateTalking {
 		t.Fatalf("1004 %s during the call", s)
 	}
-	e.do(func(m *model) { m.applyDialogAction(m.users["1004"], d, dialogRequest{Action: actDrop, Target: "51004"}, "") })
+	e.do(func(m *model) {
+		m.applyDialogAction(m.users["1004"], d, dialogRequest{Action: actDrop, Target: "51004"}, "")
+	})
 	e.waitState("1004", stateLogout, wait)
 }
 
@@ -623,5 +625,33 @@ func TestRobotsWorkCalls(t *testing.T) {
 		if m.users["1003"].robot {
 			t.Errorf("robot still drives 1003 (was %s) after its own REST write", state)
 		}
+	})
+}
+
+func TestRobotConsultsAndTransfers(t *testing.T) {
+	e := newEnv(t, Config{Agents: 3, Robots: true})
+	e.m.odds = robotOdds{consults: 1} // always consult, customers never hang up, no breaks
+	e.m.t.talkMin, e.m.t.talkMax = 100*time.Millisecond, 150*time.Millisecond
+	e.do(func(m *model) {
+		for _, id := range []string{"1002", "1003"} {
+			u := m.users[id]
+			m.applyUserChange(u, userChange{State: stateLogin, Extension: u.ext}, false, "")
+		}
+		m.applyUserChange(m.users["1002"], userChange{State: stateReady}, false, "")
+		m.placeCall(m.queue("5001"), "5557777", nil)
+	})
+	a := e.sides[sideA]
+	cons := a.waitFor(t, wait, "robot 1002 consults robot 1003", func(u finesse.Update) bool {
+		return u.Node == finesse.DialogsNode("1003") && u.Event == finesse.EventPost && strings.Contains(string(u.Data), "<callType>CONSULT</callType>")
+	})
+	_ = cons
+	a.waitFor(t, wait, "1003 receives the customer's call by transfer", func(u finesse.Update) bool {
+		return u.Node == finesse.DialogsNode("1003") && u.Event == finesse.EventPost && strings.Contains(string(u.Data), "<callType>ACD_IN</callType>")
+	})
+	a.waitFor(t, wait, "1002 wraps up", userState("1002", "WORK_READY"))
+	// 1003 ends the transferred call and wraps up too.
+	a.waitFor(t, wait, "1003 wraps up", func(u finesse.Update) bool {
+		x, err := finesse.ParseUser(u.Data)
+		return u.Node == finesse.UserNode("1003") && err == nil && (x.State == "WORK" || x.State == "WORK_READY")
 	})
 }

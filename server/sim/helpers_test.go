@@ -176,8 +176,6 @@ func (e *testEnv) do(f func(m *model)) {
 	f(e.m)
 }
 
-func (e *testEnv) user(id string) *user { return e.m.users[id] }
-
 func (e *testEnv) state(id string) string {
 	e.m.mu.Lock()
 	defer e.m.mu.Unlock()

@@ -118,6 +118,7 @@ type model struct {
 
 	callRand  *rand.Rand // the call generator's draws only
 	robotRand *rand.Rand // robot decisions
+	odds      robotOdds
 	genTimer  *simTimer
 	statTimer *simTimer
 
@@ -142,6 +143,7 @@ func newModel(cfg Config, t timings) *model {
 		inService: [2]bool{true, true},
 		callRand:  rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed0001)),
 		robotRand: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed0002)),
+		odds:      defaultOdds,
 	}
 	m.tmr = newTimerSet(&m.mu)
 	m.agents = newCast(cfg.Agents, cfg.Password)

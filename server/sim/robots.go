@@ -4,12 +4,14 @@ import (
 	"time"
 )
 
-// Robot behaviour probabilities.
-const (
-	robotCustomerHangsUp = 0.3  // the customer ends the call before the robot does
-	robotConsults        = 0.12 // the robot consults another agent and transfers
-	robotTakesBreak      = 0.2  // after wrap-up, NOT_READY with a reason instead of READY
-)
+// robotOdds are the probabilities of the robots' choices.
+type robotOdds struct {
+	customerHangsUp float64 // the customer ends the call before the robot does
+	consults        float64 // the robot consults another agent and transfers
+	takesBreak      float64 // after wrap-up, NOT_READY with a reason instead of READY
+}
+
+var defaultOdds = robotOdds{customerHangsUp: 0.3, consults: 0.12, takesBreak: 0.2}
 
 // between draws a duration in [lo, hi) from the robot source.
 func (m *model) between(lo, hi time.Duration) time.Duration {
@@ -117,7 +119,7 @@ func (m *model) robotStep(u *user) {
 				m.applyDialogAction(u, d, dialogRequest{Action: actUpdate, WrapUpReason: &reason}, "")
 			}
 		}
-		if m.robotRand.Float64() < robotTakesBreak {
+		if m.robotRand.Float64() < m.odds.takesBreak {
 			var nr []string
 			for _, r := range reasonCodes {
 				if r.Category == categoryNotReady {
@@ -152,7 +154,12 @@ func (m *model) robotTalkDone(u *user) {
 		if p == nil || p.state != partActive {
 			continue
 		}
-		if d.acd && d.consult == nil && d.consultOf == nil && d.liveCount() == 2 && m.robotRand.Float64() < robotConsults {
+		if d.consultOf != nil && d.consultBy != u {
+			// Consulted: the agent who called decides when this ends.
+			m.robotAfter(u, m.t.talkMin)
+			return
+		}
+		if d.acd && d.consult == nil && d.consultOf == nil && d.liveCount() == 2 && m.robotRand.Float64() < m.odds.consults {
 			if t := m.consultTarget(u); t != nil {
 				m.applyDialogAction(u, d, dialogRequest{Action: actConsult, Target: u.ext, To: t.ext}, "")
 				m.robotAfter(u, 2*m.t.ring+m.t.cti)
@@ -187,7 +194,7 @@ func (m *model) consultTarget(u *user) *user {
 // up first, at a random time within the talk range (robots' calls only;
 // a person decides when their own call ends).
 func (m *model) robotAnswered(u *user, d *dialog) {
-	if !u.robot || !d.acd || d.ending != nil || m.robotRand.Float64() >= robotCustomerHangsUp {
+	if !u.robot || !d.acd || d.ending != nil || m.robotRand.Float64() >= m.odds.customerHangsUp {
 		return
 	}
 	d.ending = m.tmr.after(m.between(m.t.talkMin/2, m.t.talkMax), func() {

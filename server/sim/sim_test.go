@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"mellium.im/sasl"
+	"mellium.im/xmlstream"
 	mxmpp "mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmlstream"
 
 	relayxmpp "finesse-relay/xmpp"
 	"finesse-relay/xmpp/bosh"
@@ -103,7 +103,6 @@ func (st *started) rest(side int, method, path, auth, body string, hdr ...string
 type updates struct {
 	mu   sync.Mutex
 	list []finesse.Update
-	svc  []bool
 	wake chan struct{}
 }
 
