@@ -562,16 +562,19 @@ func TestGeneratedCallsArriveInSeedOrder(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		var from []string
+		var calls []*dialog
 		e.do(func(m *model) {
 			m.tmr.stop(m.genTimer)
 			for _, q := range m.queues {
-				for _, d := range q.waiting {
-					from = append(from, d.queue.id+":"+d.from)
-				}
+				calls = append(calls, q.waiting...)
 			}
 		})
-		return from[:10]
+		slices.SortFunc(calls, func(a, b *dialog) int { return strings.Compare(a.id, b.id) }) // arrival order
+		var from []string
+		for _, d := range calls[:10] {
+			from = append(from, d.queue.id+":"+d.from)
+		}
+		return from
 	}
 	x, y := run(), run()
 	if !slices.Equal(x, y) {
