@@ -8,7 +8,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -102,12 +101,15 @@ func TestProsodyBOSH(t *testing.T) {
 			if strings.HasPrefix(url, "https") {
 				cfg.TLSConfig = peerTLS(t, env)
 			}
-			s, err := loginOverBOSH(ctx, t, cfg, "1001", "pass1001")
+			user, pass := peerUser(env)
+			loginStart := time.Now()
+			s, err := loginOverBOSH(ctx, t, cfg, user, pass)
 			if err != nil {
 				t.Fatalf("login over BOSH: %v", err)
 			}
-			if got := s.LocalAddr().Bare().String(); got != "1001@"+env["FINESSE_DOMAIN"] {
-				t.Errorf("bound JID %q, want 1001@%s", got, env["FINESSE_DOMAIN"])
+			t.Logf("session creation + SASL PLAIN + restart + bind over BOSH %s: %v", name, time.Since(loginStart))
+			if got := s.LocalAddr().Bare().String(); got != user+"@"+env["FINESSE_DOMAIN"] {
+				t.Errorf("bound JID %q, want %s@%s", got, user, env["FINESSE_DOMAIN"])
 			}
 			p := s.Conn().(*bosh.Conn).Params()
 			if p.Requests < 1 || p.Wait <= 0 || p.Wait > 5*time.Second {
@@ -160,7 +162,8 @@ func TestProsodyBOSHWrongPassword(t *testing.T) {
 	env := peerEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := loginOverBOSH(ctx, t, bosh.Config{URL: env["BOSH_URL"], Domain: env["FINESSE_DOMAIN"], Wait: 5 * time.Second}, "1001", "wrong")
+	user, _ := peerUser(env)
+	_, err := loginOverBOSH(ctx, t, bosh.Config{URL: env["BOSH_URL"], Domain: env["FINESSE_DOMAIN"], Wait: 5 * time.Second}, user, "wrong")
 	if err == nil {
 		t.Fatal("login with a wrong password succeeded")
 	}
@@ -181,18 +184,27 @@ func TestProsodyBOSHUnknownHost(t *testing.T) {
 	}
 }
 
+// peerUser returns a static login of the peer (PEER_USERS, else 1001/pass1001).
+func peerUser(env map[string]string) (user, pass string) {
+	for _, up := range strings.Fields(env["PEER_USERS"]) {
+		if u, p, ok := strings.Cut(up, ":"); ok {
+			return u, p
+		}
+	}
+	return "1001", "pass1001"
+}
+
 // TestProsodyBOSHEvent subscribes over BOSH and checks that a pubsub event
-// published by the peer's admin reaches the long-poll.
+// published by the peer's admin (over a second BOSH session) reaches the
+// agent's long-poll, with the Update escaped as Finesse sends it.
 func TestProsodyBOSHEvent(t *testing.T) {
 	env := peerEnv(t)
-	pub := env["FINESSE_XMPP_BIN"]
-	if pub == "" {
-		t.Skip("peer env has no FINESSE_XMPP_BIN")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	domain := env["FINESSE_DOMAIN"]
-	s, err := loginOverBOSH(ctx, t, bosh.Config{URL: env["BOSH_URL"], Domain: domain, Wait: 10 * time.Second}, "1001", "pass1001")
+	cfg := bosh.Config{URL: env["BOSH_URL"], Domain: domain, Wait: 10 * time.Second}
+	user, pass := peerUser(env)
+	s, err := loginOverBOSH(ctx, t, cfg, user, pass)
 	if err != nil {
 		t.Fatalf("login: %v", err)
 	}
@@ -224,32 +236,55 @@ func TestProsodyBOSHEvent(t *testing.T) {
 	if err := s.Send(ctx, stanza.Presence{Type: stanza.AvailablePresence}.Wrap(prio)); err != nil {
 		t.Fatalf("presence: %v", err)
 	}
-	node := "/finesse/api/User/1001"
+	node := "/finesse/api/User/" + user
 	sub := xmlstream.Wrap(
 		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "subscribe"}, Attr: []xml.Attr{
-			{Name: xml.Name{Local: "node"}, Value: node}, {Name: xml.Name{Local: "jid"}, Value: "1001@" + domain}}}),
-		xml.StartElement{Name: xml.Name{Space: "http://jabber.org/protocol/pubsub", Local: "pubsub"}})
+			{Name: xml.Name{Local: "node"}, Value: node}, {Name: xml.Name{Local: "jid"}, Value: user + "@" + domain}}}),
+		xml.StartElement{Name: xml.Name{Space: nsPubSub, Local: "pubsub"}})
 	resp, err := s.SendIQElement(ctx, sub, stanza.IQ{Type: stanza.SetIQ, To: jid.MustParse("pubsub." + domain)})
 	if err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}
 	resp.Close()
 
-	start := time.Now()
-	out, err := exec.CommandContext(ctx, pub, "publish", "-addr", env["XMPP_ADDR"], "-domain", domain,
-		"-user", "admin", "-pass", env["FINESSE_ADMIN_PASS"], "-node", node).CombinedOutput()
-	if err != nil {
-		t.Fatalf("publish: %v: %s", err, out)
+	adminJID, adminPass := env["FINESSE_ADMIN_JID"], env["FINESSE_ADMIN_PASS"]
+	if adminJID == "" || adminPass == "" {
+		t.Skip("peer env has no FINESSE_ADMIN_JID / FINESSE_ADMIN_PASS to publish with")
 	}
+	admin, err := loginOverBOSH(ctx, t, cfg, jid.MustParse(adminJID).Localpart(), adminPass)
+	if err != nil {
+		t.Fatalf("admin login: %v", err)
+	}
+	defer admin.Conn().Close()
+	defer admin.Close()
+	go func() { _ = admin.Serve(nil) }()
+
+	update := "<Update><data><user><loginId>" + user + "</loginId><state>READY</state></user></data><event>PUT</event>" +
+		"<requestId></requestId><source>" + node + "</source></Update>"
+	publish := xmlstream.Wrap(
+		xmlstream.Wrap(
+			xmlstream.Wrap(
+				xmlstream.Wrap(xmlstream.Token(xml.CharData(update)), xml.StartElement{Name: xml.Name{Space: nsPubSub, Local: "notification"}}),
+				xml.StartElement{Name: xml.Name{Local: "item"}}),
+			xml.StartElement{Name: xml.Name{Local: "publish"}, Attr: []xml.Attr{{Name: xml.Name{Local: "node"}, Value: node}}}),
+		xml.StartElement{Name: xml.Name{Space: nsPubSub, Local: "pubsub"}})
+	start := time.Now()
+	resp, err = admin.SendIQElement(ctx, publish, stanza.IQ{Type: stanza.SetIQ, To: jid.MustParse("pubsub." + domain)})
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	resp.Close()
 	select {
 	case ev := <-events:
-		if !strings.Contains(ev, "<loginId>1001</loginId>") {
-			t.Errorf("event text %q does not carry the escaped Update for 1001", ev)
+		if !strings.Contains(ev, "<loginId>"+user+"</loginId>") {
+			t.Errorf("event text %q does not carry the escaped Update for %s", ev, user)
 		}
-		t.Logf("publish → event over BOSH: %v (including the publisher's login)", time.Since(start))
+		t.Logf("publish over BOSH → event over BOSH: %v", time.Since(start))
 	case err := <-served:
 		t.Fatalf("Serve ended before the event: %v", err)
 	case <-ctx.Done():
 		t.Fatal("no event arrived over BOSH")
 	}
 }
+
+const nsPubSub = "http://jabber.org/protocol/pubsub"
