@@ -16,7 +16,7 @@ const state = h('div', { class: 'state-pill', 'data-agent-state': 'LOGOUT' }, 'â
 const clock = h('span', { class: 'clock muted small' });
 const calls = h('div', {});
 const msg = h('div', { class: 'muted small' });
-root.replaceChildren(h('div', { class: 'panel stack' }, h('div', { class: 'row' }, state, clock, h('span', { style: 'margin-left:auto' }, conn)), msg, calls));
+root.replaceChildren(h('div', { class: 'panel stack' }, h('div', { class: 'row' }, state, clock, h('span', { class: 'push' }, conn)), msg, calls));
 
 function adjust() { try { gadgets.window.adjustHeight(); } catch { /* outside Finesse */ } }
 
