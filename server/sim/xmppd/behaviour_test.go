@@ -105,9 +105,9 @@ func TestDefaultNodesReachOnlyTheirUser(t *testing.T) {
 // stream end and the close (no retry).
 func TestSASLFailure(t *testing.T) {
 	tests := []struct {
-		name               string
-		authz, user, pass  string
-		nilAuthenticate    bool
+		name              string
+		authz, user, pass string
+		nilAuthenticate   bool
 	}{
 		{"wrong password", "", "1001", "nope", false},
 		{"token of another user", "", "1001", "tok-1002", false},

@@ -123,6 +123,9 @@ func (c *conn) run(ctx context.Context) {
 	}
 	c.log.Debug("session bound")
 	err := c.readLoop()
+	if c.lim.err != nil { // the transport's reason beats the decoder's
+		err = c.lim.err
+	}
 	c.log.Debug("session ended", zap.Error(err))
 	c.stop(trailerFor(err), false)
 	<-c.writerDone
@@ -305,11 +308,14 @@ func (c *conn) bindJID(_ jid.JID, resource string) (jid.JID, error) {
 // with that error; after transport errors with nothing.
 func (c *conn) failHandshake(sess *xmpp.Session, rw net.Conn, err error) {
 	var (
-		mine streamError
+		mine   streamError
 		theirs stream.Error
 		syntax *xml.SyntaxError
-		e       *streamError
+		e      *streamError
 	)
+	if c.lim.err != nil { // the transport failed, or the size limit
+		err = c.lim.err
+	}
 	switch {
 	case errors.Is(err, sasl.ErrAuthn):
 	case errors.As(err, &mine):
@@ -351,8 +357,9 @@ func (c *conn) writeEnd(w io.Writer, e *streamError) {
 	_, _ = w.Write(closeTag(c.ws))
 }
 
-// trailerFor maps the error that ended the read loop to the stream error
-// the server sends before its stream end, if any.
+// trailerFor maps the error that ended the read loop (or the handshake's
+// read error) to the stream error the server sends before its stream end,
+// if any.
 func trailerFor(err error) *streamError {
 	var (
 		se     streamError
@@ -371,17 +378,12 @@ func trailerFor(err error) *streamError {
 		return &streamNotWellFormed
 	}
 	var ne net.Error
-	if errors.As(err, &ne) {
-		if ne.Timeout() {
-			return &streamTimeout
-		}
-		return nil
+	if errors.As(err, &ne) && ne.Timeout() {
+		return &streamTimeout
 	}
-	if errors.Is(err, net.ErrClosed) {
-		return nil
-	}
-	// A WebSocket <close/> or <open/> restart, mellium's stream-level
-	// checks, or a transport failure: end the stream without an error.
+	// The transport ended or failed (EOF, reset, closed, a WebSocket close
+	// frame), or mellium's stream-level checks failed: end the stream
+	// without an error.
 	return nil
 }
 

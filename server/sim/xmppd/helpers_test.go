@@ -46,10 +46,10 @@ func testAuth(_ context.Context, user, pass string) error {
 }
 
 var (
-	certOnce   sync.Once
-	serverTLS  *tls.Config
-	clientTLS  *tls.Config
-	certErr    error
+	certOnce  sync.Once
+	serverTLS *tls.Config
+	clientTLS *tls.Config
+	certErr   error
 )
 
 // testTLS returns a server config with a fresh self-signed certificate for

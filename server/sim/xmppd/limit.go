@@ -21,15 +21,21 @@ import (
 // Once idle is set, every read first extends the read deadline by idle:
 // any traffic, whitespace included, keeps the connection alive.
 //
-// Only the goroutine that reads the connection touches n and idle.
+// Only the goroutine that reads the connection touches n, idle and err.
 type limitConn struct {
 	net.Conn
 	n, max int64
 	idle   time.Duration
+	err    error // the first read error: why the input ended
 	frozen atomic.Bool
 }
 
-func (c *limitConn) Read(p []byte) (int, error) {
+func (c *limitConn) Read(p []byte) (n int, err error) {
+	defer func() {
+		if err != nil && c.err == nil {
+			c.err = err
+		}
+	}()
 	if c.n > c.max {
 		return 0, fmt.Errorf("%w (%d bytes)", errStanzaTooLarge, c.max)
 	}
@@ -38,7 +44,7 @@ func (c *limitConn) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	n, err := c.Conn.Read(p)
+	n, err = c.Conn.Read(p)
 	b := p[:n]
 	if c.n == 0 {
 		for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n') {

@@ -28,14 +28,14 @@ type Server struct {
 
 	mu        sync.RWMutex
 	closed    bool
-	active    int                             // admitted connections (MaxConnections)
-	conns     map[*conn]struct{}              // every tracked connection
-	listeners map[net.Listener]struct{}       // listeners of running Serve calls
-	sessions  map[string]*conn                // full JID -> bound session
-	users     map[string]*userState           // localpart -> the user's sessions
+	active    int                              // admitted connections (MaxConnections)
+	conns     map[*conn]struct{}               // every tracked connection
+	listeners map[net.Listener]struct{}        // listeners of running Serve calls
+	sessions  map[string]*conn                 // full JID -> bound session
+	users     map[string]*userState            // localpart -> the user's sessions
 	subs      map[string]map[string]subscriber // node -> subscribed JID -> subscriber
-	subCount  map[string]int                  // bare JID -> stored subscriptions
-	service   bool                            // the finesse user is available
+	subCount  map[string]int                   // bare JID -> stored subscriptions
+	service   bool                             // the finesse user is available
 
 	wg sync.WaitGroup // one count per tracked connection goroutine
 }
