@@ -148,7 +148,7 @@ func newEnv(t *testing.T, cfg Config) *testEnv {
 	for i := range m.side {
 		name := []string{"a", "b"}[i]
 		m.side[i] = sideInfo{host: "127.0.0.1", httpsPort: 8445 + i, xmppPort: 5222, xmppTLSPort: 5223,
-			xmppDomain: "finesse-" + name + ".demo.local", pubsubDomain: "pubsub.finesse-" + name + ".demo.local", nodeName: sideNames[i]}
+			xmppDomain: "finesse-" + name + ".demo.local", pubsubDomain: "pubsub.finesse-" + name + ".demo.local"}
 	}
 	e := &testEnv{t: t, m: m, sides: [2]*fakeSide{newFakeSide(), newFakeSide()}}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -103,7 +103,6 @@ type model struct {
 	now  func() time.Time
 	out  *outbox
 	tmr  *timerSet
-	cfg  Config
 	side [2]sideInfo
 
 	users   map[string]*user // by login id
@@ -129,14 +128,14 @@ type model struct {
 
 // sideInfo is what SystemInfo says about a side.
 type sideInfo struct {
-	host                               string
-	httpsPort, xmppPort, xmppTLSPort   int
-	xmppDomain, pubsubDomain, nodeName string
+	host                             string
+	httpsPort, xmppPort, xmppTLSPort int
+	xmppDomain, pubsubDomain         string
 }
 
 func newModel(cfg Config, t timings) *model {
 	m := &model{
-		t: t, log: cfg.Logger, now: time.Now, out: newOutbox(), cfg: cfg,
+		t: t, log: cfg.Logger, now: time.Now, out: newOutbox(),
 		users: make(map[string]*user), byName: make(map[string]*user), byExt: make(map[string]*user),
 		dialogs:   make(map[string]*dialog),
 		nextID:    16817000,

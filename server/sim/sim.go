@@ -151,7 +151,7 @@ func New(cfg Config) (*Sim, error) {
 		sd.bosh = boshd.New(boshd.Config{Domain: sd.domain, Logger: cfg.Logger.Named("bosh-" + sd.name)})
 		info := sideInfo{
 			host: cfg.Host, httpsPort: port(sd.httpsLn), xmppPort: port(sd.starttlsLn), xmppTLSPort: port(sd.directLn),
-			xmppDomain: sd.domain, pubsubDomain: "pubsub." + sd.domain, nodeName: sd.name,
+			xmppDomain: sd.domain, pubsubDomain: "pubsub." + sd.domain,
 		}
 		s.m.side[i] = info
 		base := "https://" + net.JoinHostPort(cfg.Host, strconv.Itoa(info.httpsPort))
