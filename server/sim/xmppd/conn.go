@@ -162,8 +162,13 @@ func (c *conn) stop(e *streamError, abrupt bool) {
 }
 
 // enqueue adds it to the outbound queue without blocking; false means the
-// queue is full.
+// queue is full. Items for a stopped connection are discarded.
 func (c *conn) enqueue(it outItem) bool {
+	select {
+	case <-c.quit:
+		return true
+	default:
+	}
 	select {
 	case c.out <- it:
 		return true
@@ -393,6 +398,12 @@ func (c *conn) writeLoop() {
 	defer close(c.writerDone)
 	var buf []byte
 	for {
+		select { // stopping wins over queued stanzas
+		case <-c.quit:
+			c.finish()
+			return
+		default:
+		}
 		select {
 		case <-c.quit:
 			c.finish()

@@ -278,11 +278,14 @@ func (s *Server) SetServiceAvailable(available bool) {
 	s.dropFull(full)
 }
 
-// dropFull ends the connections whose queue overflowed.
+// dropFull ends the connections whose queue overflowed. Their client is
+// not reading, so a write in progress is cut short: the stream error gets
+// closeTimeout to go out, not WriteTimeout.
 func (s *Server) dropFull(full []*conn) {
 	for _, c := range full {
 		c.log.Warn("outbound queue full; dropping connection", zap.Int("queue", s.cfg.QueueSize))
 		c.stop(&streamResourceLimit, false)
+		_ = c.raw.SetWriteDeadline(time.Now().Add(closeTimeout))
 	}
 }
 

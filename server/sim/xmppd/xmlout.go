@@ -120,7 +120,6 @@ var (
 	streamUnsupportedStnza = streamError{cond: "unsupported-stanza-type"}
 	streamHostUnknown      = streamError{cond: "host-unknown"}
 	streamNotAuthorized    = streamError{cond: "not-authorized", text: "resource binding failed"}
-	streamUndefined        = streamError{cond: "undefined-condition"}
 )
 
 // appendStreamError appends the stream error element. On WebSocket there is
