@@ -469,7 +469,13 @@ func (s *session) writeLoop() {
 		chunk := s.in[0]
 		s.in = s.in[1:]
 		s.inBytes -= len(chunk)
+		draining := s.inClosed
 		s.mu.Unlock()
+		if draining {
+			// The session is over: an XMPP server that stops reading must
+			// not keep this goroutine.
+			_ = s.pipe.SetWriteDeadline(time.Now().Add(closeGrace))
+		}
 		if _, err := s.pipe.Write(chunk); err != nil {
 			s.serverGone(err)
 			return
