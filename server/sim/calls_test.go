@@ -406,7 +406,8 @@ func TestMakeCall(t *testing.T) {
 }
 
 func TestForcedLogout(t *testing.T) {
-	e := newEnv(t, Config{ForcedLogoutDelay: 150 * time.Millisecond})
+	const delay = 300 * time.Millisecond
+	e := newEnv(t, Config{ForcedLogoutDelay: delay})
 	a := e.sides[sideA]
 	e.ready("1001") // present on side A
 	e.login("1002")
@@ -423,9 +424,9 @@ func TestForcedLogout(t *testing.T) {
 
 	// 1002 goes away but comes back (on side B) in time: stays.
 	e.do(func(m *model) { m.presence(sideA, "1002", false) })
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(delay / 6)
 	e.do(func(m *model) { m.presence(sideB, "1002", true) })
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(2 * delay)
 	if s := e.state("1002"); s != stateNotReady {
 		t.Fatalf("1002 %s: a session back in time cancels the logout", s)
 	}
@@ -434,7 +435,7 @@ func TestForcedLogout(t *testing.T) {
 		m.presence(sideA, "1002", true)
 		m.presence(sideB, "1002", false)
 	})
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(2 * delay)
 	if s := e.state("1002"); s != stateNotReady {
 		t.Fatalf("1002 %s with a session on side A", s)
 	}
@@ -451,9 +452,12 @@ func TestForcedLogout(t *testing.T) {
 		m.applyDialogAction(m.users["1004"], d, dialogRequest{Action: actAnswer, Target: "51004"}, "")
 		m.presence(sideA, "1004", false)
 	})
-	time.Sleep(300 * time.Millisecond)
-	if s := e.state("1004"); s != stateTalking {
-		t.Fatalf("1004 %s during the call", s)
+	u = a.waitFor(t, wait, "pendingState LOGOUT for 1004", func(u finesse.Update) bool {
+		x, err := finesse.ParseUser(u.Data)
+		return u.Node == finesse.UserNode("1004") && err == nil && x.PendingState == stateLogout
+	})
+	if x, _ := finesse.ParseUser(u.Data); x.State != "TALKING" {
+		t.Fatalf("1004 %s during the call", x.State)
 	}
 	e.do(func(m *model) {
 		m.applyDialogAction(m.users["1004"], d, dialogRequest{Action: actDrop, Target: "51004"}, "")

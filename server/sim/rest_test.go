@@ -128,7 +128,7 @@ func TestRESTAcceptedThenEventWithRequestID(t *testing.T) {
 
 func TestRESTAcceptedBeforeChange(t *testing.T) {
 	e := newEnv(t, Config{})
-	e.m.t.cti = 200 * time.Millisecond
+	e.m.t.cti = time.Second
 	e.login("1001")
 	e.must(202, "PUT", "/finesse/api/User/1001", "1001:demo", stateBody("READY"))
 	if s := e.state("1001"); s != stateNotReady {
