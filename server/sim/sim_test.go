@@ -625,3 +625,33 @@ func TestSimStartupWith2000Agents(t *testing.T) {
 	}
 	tr.CloseIdleConnections()
 }
+
+func TestSimSupervisorTeamSubscription(t *testing.T) {
+	st := startSim(t, Config{})
+	sup, ups, _ := st.relayClient(sideA, relayxmpp.TransportWebSocket, SupervisorID, "demo", "relay-sup")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sup.Subscribe(ctx, finesse.TeamUsersNode(TeamID)); err != nil {
+		t.Fatalf("supervisor subscribes to its team: %v", err)
+	}
+	if err := sup.Subscribe(ctx, finesse.QueueNode("5001")); err != nil {
+		t.Fatalf("supervisor subscribes to a queue: %v", err)
+	}
+	agent, _, _ := st.relayClient(sideA, relayxmpp.TransportTLS, "1001", "demo", "relay-agent")
+	if err := agent.Subscribe(ctx, finesse.TeamUsersNode(TeamID)); err == nil {
+		t.Fatal("an agent subscribed to the team's node")
+	}
+	st.rest(sideA, "PUT", "/finesse/api/User/1001", "1001:demo", stateBody("LOGIN", "extension", "51001"), "requestId", "team-1")
+	u := ups.waitFor(t, "the team member update", func(u finesse.Update) bool {
+		return u.Node == finesse.TeamUsersNode(TeamID) && u.RequestID == "team-1"
+	})
+	if x, err := finesse.ParseUser(u.Data); err != nil || x.LoginID != "1001" || x.State != "NOT_READY" || u.Source != finesse.UserNode("1001") {
+		t.Fatalf("team update %s (%v)", u.Data, err)
+	}
+	// The supervisor changes the agent: 202, and the team node tells.
+	st.rest(sideA, "PUT", "/finesse/api/User/1001", "2001:demo", stateBody("READY"), "requestId", "team-2")
+	ups.waitFor(t, "the supervisor's change", func(u finesse.Update) bool {
+		return u.Node == finesse.TeamUsersNode(TeamID) && u.RequestID == "team-2"
+	})
+	ups.waitFor(t, "queue statistics", func(u finesse.Update) bool { return u.Node == finesse.QueueNode("5001") })
+}
