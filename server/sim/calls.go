@@ -235,14 +235,14 @@ func (m *model) syncAgent(u *user, reqID string) {
 	}
 	switch {
 	case u.pending == stateLogout:
-		reason := u.pendReass
+		reason := u.pendReason
 		m.leaveWrapUp(u, reqID)
 		m.setState(u, stateLogout, reason, reqID)
 	case wrap:
 		m.startWrapUp(u, reqID)
 	case u.pending != "":
-		state, reason := u.pending, u.pendReass
-		u.pending, u.pendReass = "", ""
+		state, reason := u.pending, u.pendReason
+		u.pending, u.pendReason = "", ""
 		m.setState(u, state, reason, reqID)
 	default:
 		state, reason := u.before, u.beforeReason

@@ -39,12 +39,12 @@ type user struct {
 	roles                                     []string
 	supervises                                []string // team ids
 
-	state     string
-	stateTime time.Time
-	reasonID  string // reasonCodeId, "-1" when none
-	pending   string // pendingState
-	pendReass string // reason for the pending state
-	readyAt   time.Time
+	state      string
+	stateTime  time.Time
+	reasonID   string // reasonCodeId, "-1" when none
+	pending    string // pendingState
+	pendReason string // reason for the pending state
+	readyAt    time.Time
 
 	// before/beforeReason: the state a non-ACD call returns to.
 	before, beforeReason string
@@ -195,7 +195,7 @@ func (m *model) setState(u *user, state, reason, reqID string) {
 		u.readyAt = u.stateTime
 	}
 	if state == stateLogout {
-		u.pending, u.pendReass = "", ""
+		u.pending, u.pendReason = "", ""
 		m.tmr.stop(u.wrapTimer)
 		u.wrapTimer = nil
 	}
@@ -324,7 +324,7 @@ func (m *model) applyUserChange(target *user, r userChange, supervisor bool, req
 			reason = r.ReasonCodeID
 		}
 		if inCall(cur) {
-			target.pending, target.pendReass = r.State, reason
+			target.pending, target.pendReason = r.State, reason
 			m.republish(target, reqID)
 			return
 		}
@@ -347,7 +347,7 @@ func (m *model) logoutNow(u *user, reason, reqID string) {
 	case stateLogout:
 		return
 	case stateTalking, stateHold:
-		u.pending, u.pendReass = stateLogout, reason
+		u.pending, u.pendReason = stateLogout, reason
 		m.republish(u, reqID)
 		return
 	case stateReserved:
@@ -357,7 +357,7 @@ func (m *model) logoutNow(u *user, reason, reqID string) {
 			}
 		}
 		if inCall(m.callState(u)) { // still on another call
-			u.pending, u.pendReass = stateLogout, reason
+			u.pending, u.pendReason = stateLogout, reason
 			m.republish(u, reqID)
 			return
 		}
@@ -383,11 +383,11 @@ func (m *model) startWrapUp(u *user, reqID string) {
 	state, next, reason := stateWorkReady, stateReady, reasonNone
 	switch {
 	case u.pending == stateNotReady:
-		state, next, reason = stateWork, stateNotReady, u.pendReass
+		state, next, reason = stateWork, stateNotReady, u.pendReason
 	case u.pending == "" && u.before == stateNotReady:
 		state, next, reason = stateWork, stateNotReady, u.beforeReason
 	}
-	u.pending, u.pendReass = "", ""
+	u.pending, u.pendReason = "", ""
 	u.wrapNext, u.wrapReason = next, reason
 	m.tmr.stop(u.wrapTimer)
 	u.wrapTimer = m.tmr.after(m.t.wrapUpTimer, func() {

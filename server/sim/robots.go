@@ -145,6 +145,11 @@ func (m *model) robotTalkDone(u *user) {
 			return
 		}
 		if d.state == dlgAlerting || d.state == dlgInitiating {
+			if m.now().Sub(d.created) > 10*m.t.ring {
+				// Nobody answers the consult: give up and take the caller back.
+				m.applyDialogAction(u, d, dialogRequest{Action: actDrop, Target: u.ext}, "")
+				return
+			}
 			m.robotAfter(u, m.t.ring)
 			return
 		}
