@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -661,4 +662,81 @@ func TestRobotConsultsAndTransfers(t *testing.T) {
 		x, err := finesse.ParseUser(u.Data)
 		return u.Node == finesse.UserNode("1003") && err == nil && (x.State == "WORK" || x.State == "WORK_READY")
 	})
+}
+
+// checkInvariants reports model inconsistencies: agents whose state does
+// not match their calls, dialogs nobody can reach.
+func checkInvariants(m *model) []string {
+	var bad []string
+	queued := map[*dialog]bool{}
+	for _, q := range m.queues {
+		for _, d := range q.waiting {
+			queued[d] = true
+		}
+	}
+	for _, u := range m.agents {
+		cs := m.callState(u)
+		switch {
+		case cs != "" && cs != u.state:
+			bad = append(bad, fmt.Sprintf("%s is %s but its calls say %s", u.id, u.state, cs))
+		case cs == "" && inCall(u.state):
+			bad = append(bad, fmt.Sprintf("%s is %s without a call", u.id, u.state))
+		case u.state == stateReady && len(u.dialogs) > 0:
+			bad = append(bad, fmt.Sprintf("%s is READY with %d dialogs listed", u.id, len(u.dialogs)))
+		}
+		for _, d := range u.dialogs {
+			if m.dialogs[d.id] != d {
+				bad = append(bad, fmt.Sprintf("%s lists forgotten dialog %s", u.id, d.id))
+			}
+			if p := d.part(u); p == nil || !p.listed {
+				bad = append(bad, fmt.Sprintf("%s lists dialog %s without a listed participant", u.id, d.id))
+			}
+		}
+	}
+	for _, d := range m.dialogs {
+		if !queued[d] && !m.listedByAnyone(d) && d.liveCount() < 2 {
+			bad = append(bad, fmt.Sprintf("dialog %s (%s, %d parties) is unreachable", d.id, d.state, len(d.parts)))
+		}
+	}
+	return bad
+}
+
+func TestRobotsSoak(t *testing.T) {
+	e := newEnv(t, Config{Agents: 30, Robots: true, Seed: 11, CallInterval: 20 * time.Millisecond})
+	e.m.odds = robotOdds{customerHangsUp: 0.3, consults: 0.4, takesBreak: 0.3}
+	e.m.t.ring = 20 * time.Millisecond
+	e.m.t.talkMin, e.m.t.talkMax = 50*time.Millisecond, 200*time.Millisecond
+	e.m.t.robotWrap = 50 * time.Millisecond
+	e.m.t.breakMin, e.m.t.breakMax = 20*time.Millisecond, 100*time.Millisecond
+	e.m.t.wrapUpTimer = 150 * time.Millisecond
+	e.m.t.loginSpread = 50 * time.Millisecond
+	e.do(func(m *model) {
+		m.startRobots()
+		m.scheduleGenerator()
+		m.statTimer = m.tmr.after(m.t.queueStats, m.tickQueueStats)
+	})
+	deadline := time.Now().Add(3 * time.Second)
+	checks := 0
+	for time.Now().Before(deadline) {
+		time.Sleep(25 * time.Millisecond)
+		e.do(func(m *model) {
+			checks++
+			if bad := checkInvariants(m); len(bad) > 0 {
+				t.Fatalf("after %d checks:\n%s", checks, strings.Join(bad, "\n"))
+			}
+		})
+	}
+	var consults, offers int
+	for _, u := range e.sides[sideA].all() {
+		if u.Event == finesse.EventPost && strings.Contains(string(u.Data), "<callType>ACD_IN</callType>") && strings.Contains(string(u.Data), "<associatedDialogUri></associatedDialogUri>") {
+			offers++
+		}
+		if u.Event == finesse.EventPost && strings.Count(string(u.Data), "AGENT_DEVICE") > 1 {
+			consults++
+		}
+	}
+	t.Logf("%d invariant checks, %d ACD offers, %d calls posted with two agents (consults), %d publications", checks, offers, consults, len(e.sides[sideA].all()))
+	if offers < 20 || consults == 0 {
+		t.Fatalf("too little happened: %d offers, %d consults", offers, consults)
+	}
 }

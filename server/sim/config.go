@@ -42,6 +42,10 @@ type Config struct {
 	// real XMPP session, or a REST write with the agent's own
 	// credentials, appears for that agent.
 	Robots bool
+	// PlainIdS serves the simulated IdS over plain HTTP (loopback only), so
+	// that a browser reaches its sign-in page without a certificate warning
+	// for the simulator's private CA. REST and XMPP stay on TLS.
+	PlainIdS bool
 
 	// CallInterval is the mean gap between generated inbound calls
 	// (exponentially distributed). Zero means the default: 6 s (Fast:

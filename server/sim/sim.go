@@ -162,6 +162,9 @@ func New(cfg Config) (*Sim, error) {
 		})
 	}
 	s.ep.IdSURL = "https://" + s.idsLn.Addr().String()
+	if s.cfg.PlainIdS {
+		s.ep.IdSURL = "http://" + s.idsLn.Addr().String()
+	}
 	s.ep.ControlURL = "http://" + s.ctlLn.Addr().String()
 	s.ep.CACertPEM = caPEM
 	return s, nil
@@ -227,7 +230,11 @@ func (s *Sim) Run(ctx context.Context) error {
 		g.Go(func() error { return ignoreClosed(sd.xmpp.Serve(gctx, sd.directLn, xmppd.ModeTLS)) })
 		g.Go(func() error { return ignoreClosed(sd.xmpp.Serve(gctx, sd.bosh, xmppd.ModeSecure)) })
 	}
-	serveHTTP(g, gctx, s.idsLn, s.ids.Handler(), s.tls)
+	idsTLS := s.tls
+	if s.cfg.PlainIdS {
+		idsTLS = nil
+	}
+	serveHTTP(g, gctx, s.idsLn, s.ids.Handler(), idsTLS)
 	serveHTTP(g, gctx, s.ctlLn, s.controlHandler(), nil)
 
 	s.m.mu.Lock()
