@@ -19,17 +19,23 @@ import (
 // counts every goroutine (Publish, the writers and the reading clients).
 // On pipes, net.Pipe's SetWriteDeadline allocates a timer per write; TCP
 // deadlines do not allocate.
+//
+// The user-node cases publish to one user's Dialogs node (one recipient)
+// while 1,000 sessions are connected: the common case.
 func BenchmarkPublish(b *testing.B) {
 	for _, transport := range []string{"pipe", "tcp"} {
 		for _, sessions := range []int{100, 1000} {
-			b.Run(fmt.Sprintf("%s/sessions=%d", transport, sessions), func(b *testing.B) {
-				benchmarkPublish(b, transport, sessions)
+			b.Run(fmt.Sprintf("%s/systeminfo/sessions=%d", transport, sessions), func(b *testing.B) {
+				benchmarkPublish(b, transport, sessions, "/finesse/api/SystemInfo", sessions)
 			})
 		}
+		b.Run(transport+"/user-node/sessions=1000", func(b *testing.B) {
+			benchmarkPublish(b, transport, 1000, "/finesse/api/User/10000/Dialogs", 1)
+		})
 	}
 }
 
-func benchmarkPublish(b *testing.B, transport string, sessions int) {
+func benchmarkPublish(b *testing.B, transport string, sessions int, node string, recipients int) {
 	s := newTestServer(b, nil)
 	var dial func() (net.Conn, error)
 	if transport == "pipe" {
@@ -73,19 +79,19 @@ func benchmarkPublish(b *testing.B, transport string, sessions int) {
 		n := min(batch, b.N-i)
 		t0 := time.Now()
 		for range n {
-			s.Publish("/finesse/api/SystemInfo", doc)
+			s.Publish(node, doc)
 		}
 		inPublish += time.Since(t0)
 		i += n
-		want := int64(i) * int64(sessions)
+		want := int64(i) * int64(recipients)
 		for received.Load() < want {
 			runtime.Gosched()
 		}
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(inPublish.Nanoseconds())/float64(b.N), "publish-ns/op")
-	if got := received.Load(); got != int64(b.N)*int64(sessions) {
-		b.Fatalf("received %d, want %d", got, int64(b.N)*int64(sessions))
+	if got := received.Load(); got != int64(b.N)*int64(recipients) {
+		b.Fatalf("received %d, want %d", got, int64(b.N)*int64(recipients))
 	}
 }
 
