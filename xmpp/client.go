@@ -123,8 +123,12 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if lk.ws {
 		neg = websocket.Negotiator(streamCfg)
 	}
+	// mellium's own context handling sets a past deadline and clears it at
+	// once, which can leave a read blocked: close the connection instead.
+	stop := context.AfterFunc(dctx, func() { _ = lk.conn.Close() })
 	sess, err := mxmpp.NewSession(dctx, domain, origin, lk.conn, lk.state, neg)
 	if err != nil {
+		stop()
 		_ = lk.conn.Close()
 		return nil, dialError(ctx, dctx, err, ls)
 	}
@@ -145,8 +149,12 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if c.jid.Resourcepart() != cfg.Resource {
 		c.log.Warn("server bound another resource than the one requested", zap.String("requested", cfg.Resource))
 	}
-	if err := c.sendPresence(dctx, true); err != nil {
-		_ = sess.Conn().Close()
+	err = c.sendPresence(dctx, true)
+	if !stop() && err == nil {
+		err = fmt.Errorf("xmpp: dial: %w", dctx.Err())
+	}
+	if err != nil {
+		_ = lk.conn.Close()
 		return nil, dialError(ctx, dctx, fmt.Errorf("xmpp: initial presence: %w", err), ls)
 	}
 	c.log.Debug("session up", zap.Duration("took", time.Since(start)))

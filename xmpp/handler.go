@@ -239,7 +239,7 @@ func writeInner(d *xml.Decoder, buf *bytes.Buffer) error {
 				buf.WriteByte(' ')
 				buf.WriteString(a.Name.Local)
 				buf.WriteString(`="`)
-				_ = xml.EscapeText(buf, []byte(a.Value))
+				escapeXML(buf, []byte(a.Value))
 				buf.WriteByte('"')
 			}
 			buf.WriteByte('>')
@@ -252,9 +252,34 @@ func writeInner(d *xml.Decoder, buf *bytes.Buffer) error {
 			buf.WriteString(t.Name.Local)
 			buf.WriteByte('>')
 		case xml.CharData:
-			_ = xml.EscapeText(buf, t)
+			escapeXML(buf, t)
 		}
 	}
+}
+
+// escapeXML writes b with &, <, > and " escaped. Unlike xml.EscapeText it
+// leaves whitespace alone, so that the inline form keeps looking like XML.
+func escapeXML(buf *bytes.Buffer, b []byte) {
+	last := 0
+	for i, c := range b {
+		var esc string
+		switch c {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '"':
+			esc = "&quot;"
+		default:
+			continue
+		}
+		buf.Write(b[last:i])
+		buf.WriteString(esc)
+		last = i + 1
+	}
+	buf.Write(b[last:])
 }
 
 func eofErr(err error) error {

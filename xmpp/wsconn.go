@@ -19,6 +19,11 @@ import (
 // wsProtocol is the WebSocket subprotocol of RFC 7395.
 const wsProtocol = "xmpp"
 
+var (
+	streamEnd = []byte("</stream:stream>")
+	wsClose   = []byte(`<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"/>`)
+)
+
 // wsConn carries an XMPP stream over one WebSocket (RFC 7395) as a
 // net.Conn byte stream: reads return the text of successive messages,
 // writes are cut into one message per complete top-level element, as the
@@ -137,7 +142,12 @@ func (w *wsConn) Write(p []byte) (int, error) {
 		if !done {
 			continue
 		}
-		if msg := bytes.TrimLeft(w.wbuf, " \t\r\n"); len(msg) > 0 {
+		msg := bytes.TrimLeft(w.wbuf, " \t\r\n")
+		if bytes.Equal(msg, streamEnd) {
+			// mellium v0.22.0 ends a WebSocket stream with the TCP form.
+			msg = wsClose
+		}
+		if len(msg) > 0 {
 			if err := w.c.WriteMessage(websocket.TextMessage, msg); err != nil {
 				return i, err
 			}
@@ -165,19 +175,16 @@ func (w *wsConn) LocalAddr() net.Addr { return w.c.LocalAddr() }
 // RemoteAddr returns the remote network address.
 func (w *wsConn) RemoteAddr() net.Addr { return w.c.RemoteAddr() }
 
-// SetDeadline sets the read and write deadlines.
-func (w *wsConn) SetDeadline(t time.Time) error {
-	if err := w.c.SetReadDeadline(t); err != nil {
-		return err
-	}
-	return w.c.SetWriteDeadline(t)
-}
+// SetDeadline sets the read and write deadlines of the underlying
+// connection. (gorilla's own SetWriteDeadline is not safe to call while a
+// write is in progress, which mellium does.)
+func (w *wsConn) SetDeadline(t time.Time) error { return w.c.NetConn().SetDeadline(t) }
 
-// SetReadDeadline sets the read deadline.
-func (w *wsConn) SetReadDeadline(t time.Time) error { return w.c.SetReadDeadline(t) }
+// SetReadDeadline sets the read deadline of the underlying connection.
+func (w *wsConn) SetReadDeadline(t time.Time) error { return w.c.NetConn().SetReadDeadline(t) }
 
-// SetWriteDeadline sets the write deadline.
-func (w *wsConn) SetWriteDeadline(t time.Time) error { return w.c.SetWriteDeadline(t) }
+// SetWriteDeadline sets the write deadline of the underlying connection.
+func (w *wsConn) SetWriteDeadline(t time.Time) error { return w.c.NetConn().SetWriteDeadline(t) }
 
 // ConnectionState returns the TLS state of a wss connection.
 func (w *wsConn) ConnectionState() tls.ConnectionState {
