@@ -526,9 +526,9 @@ func TestServicePresence(t *testing.T) {
 	})
 	h.run(t, context.Background())
 	for _, s := range []string{
-		`<presence from='1002@finesse.test/desktop'/>`,             // someone else
-		`<presence from='finesse@finesse.test/server1'/>`,          // up: true
-		`<presence from='finesse@finesse.test/server2'/>`,          // still up
+		`<presence from='1002@finesse.test/desktop'/>`,                       // someone else
+		`<presence from='finesse@finesse.test/server1'/>`,                    // up: true
+		`<presence from='finesse@finesse.test/server2'/>`,                    // still up
 		`<presence from='finesse@finesse.test/server1' type='unavailable'/>`, // server2 still up
 		`<presence from='finesse@finesse.test/x' type='subscribe'/>`,         // not availability
 		`<presence from='finesse@finesse.test/server2' type='unavailable'/>`, // down: false
@@ -548,8 +548,8 @@ func TestServicePresence(t *testing.T) {
 
 func TestSubscriptions(t *testing.T) {
 	h := dialFake(t, "tls", fakeOpts{extraSubs: []Subscription{
-		{Node: "/finesse/api/User/1001", JID: "1001@finesse.test", State: "subscribed"},                 // Finesse's default, bare JID
-		{Node: "/finesse/api/Team/9/Users", JID: "1001@finesse.test/desktop", State: "subscribed"},      // the desktop's
+		{Node: "/finesse/api/User/1001", JID: "1001@finesse.test", State: "subscribed"},                          // Finesse's default, bare JID
+		{Node: "/finesse/api/Team/9/Users", JID: "1001@finesse.test/desktop", State: "subscribed"},               // the desktop's
 		{Node: "/finesse/api/Team/7/Users", JID: "1001@finesse.test/relay-1", SubID: "old", State: "subscribed"}, // stale, ours
 	}}, nil)
 	h.run(t, context.Background())

@@ -102,9 +102,9 @@ type fakeServer struct {
 	closed    atomic.Bool
 	connsMu   sync.Mutex
 	conns     []io.Closer
-	wsFrames  chan string // every WebSocket message the client sent
+	wsFrames  chan string   // every WebSocket message the client sent
 	stop      chan struct{} // closed by close: unblocks frozen handlers
-	negotiate chan error  // outcome of each server-side negotiation
+	negotiate chan error    // outcome of each server-side negotiation
 }
 
 // newFake starts a fake server for transport ("tcp", "tls", "ws", "wss").
@@ -357,7 +357,7 @@ func (fs *fakeSession) handle(t xmlstream.TokenReadEncoder, start *xml.StartElem
 	}
 	id, from := attrValue(*start, "id"), attrValue(*start, "from")
 	var q struct {
-		Type string `xml:"type,attr"`
+		Type string    `xml:"type,attr"`
 		Ping *struct{} `xml:"urn:xmpp:ping ping"`
 		Sub  *struct {
 			Sub   *subscriptionXML `xml:"subscribe"`
