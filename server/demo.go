@@ -63,7 +63,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	secret := randomToken()
 	s, err := sim.New(sim.Config{
-		Agents: *agents, Seed: *seed, Fast: *fast, Robots: *robots,
+		Agents: *agents, Seed: *seed, Fast: *fast, Robots: *robots, PlainIdS: true,
 		ClientID: demoClientID, ClientSecret: secret,
 		RedirectURIs: []string{base + "/idscallback"},
 		Logger:       log.Named("sim"),

@@ -31,7 +31,8 @@ async function containerPage() {
   window.heights = 0;
   window.gadgets = { HubSettings: {}, window: { adjustHeight() { window.heights++; }, setTitle(t) { document.title = t; } }, loadingindicator: { dismiss() {} } };
   window.finesse = { gadget: { Config: { id: '1003', authorization: btoa('1003:demo') } } };
-  setTimeout(() => gadgets.HubSettings.onConnect && gadgets.HubSettings.onConnect(), 50);
+  // Like Shindig: the hub connects after the page has loaded (module scripts have run by then).
+  addEventListener('load', () => gadgets.HubSettings.onConnect && gadgets.HubSettings.onConnect());
 </script>${content}`;
 }
 
@@ -85,7 +86,7 @@ test('agent walk: SSO sign-in, READY, inbound call, answer, hold, retrieve, drop
   if (await wrap.count()) await wrap.selectOption({ index: 1 });
   await page.waitForFunction(() => !document.querySelector('[data-action=DROP]'), null, { timeout: 10000 });
   const log = await page.locator('#log').innerText();
-  assert.match(log, /new call/);
+  assert.match(log, /DROPPED/, 'the event log shows the end of the call');
   await ctx.close();
 });
 
@@ -121,8 +122,10 @@ test('the gadget inside a stand-in Finesse container signs in with the desktop c
   const page = await ctx.newPage();
   const errors = [];
   page.on('pageerror', e => errors.push(e.message));
+  page.on('console', m => { if (m.type() === 'error') errors.push('console: ' + m.text()); });
   await page.goto(containerOrigin + '/');
-  await page.waitForFunction(() => window.relay && window.relay.connection === 'up', null, { timeout: 10000 });
+  await page.waitForFunction(() => window.relay && window.relay.connection === 'up', null, { timeout: 10000 })
+    .catch(e => { throw new Error(`${e.message}; page errors: ${errors.join(' | ')}`); });
   await page.waitForFunction(() => document.querySelector('#relay-gadget .state-pill').dataset.agentState !== undefined
     && document.querySelector('#relay-gadget .state-pill').textContent !== '—', null, { timeout: 10000 });
   assert.ok(await page.evaluate(() => window.heights) > 0, 'the gadget adjusts its height');
