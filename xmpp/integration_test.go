@@ -262,9 +262,6 @@ func TestPeerTransportsAndAuth(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				c, err := Dial(ctx, cfg)
-				if transport == "bosh" && errors.Is(err, errBOSHUnavailable) {
-					t.Skip("bosh transport not wired in yet")
-				}
 				if err != nil {
 					t.Fatalf("Dial: %v", err)
 				}
@@ -309,7 +306,7 @@ func TestPeerTransportsAndAuth(t *testing.T) {
 
 func TestPeerWrongTokenRefused(t *testing.T) {
 	p := loadPeer(t)
-	for _, transport := range []string{"tls", "wss"} {
+	for _, transport := range []string{"tls", "wss", "bosh"} {
 		t.Run(transport, func(t *testing.T) {
 			cfg := p.config(t, transport, "1002", "not-a-valid-token", "relay-bad")
 			c, err := Dial(ctx5(t), cfg)
@@ -531,45 +528,51 @@ func (p *peer) rawSession(tb testing.TB, user, pass, resource string) *Client {
 }
 
 // BenchmarkPeerPublishToUpdate measures publish -> OnUpdate through
-// Prosody over direct TLS: the time from sending the publish IQ to the
-// agent's OnUpdate call (the publish IQ's own answer is not waited for).
-// This is the "direct XMPP client" baseline of the relay's figures.
+// Prosody: from sending the admin's publish IQ (over direct TLS) to the
+// agent's OnUpdate call, per agent transport. This is the "direct XMPP
+// client" baseline of the relay's figures.
 func BenchmarkPeerPublishToUpdate(b *testing.B) {
 	p := loadPeer(b)
 	pub := p.publisher(b)
-	var mu sync.Mutex
-	got := map[string]chan struct{}{}
-	cfg := p.config(b, "tls", "1002", p.users["1002"], "relay-bench")
-	cfg.OnUpdate = func(u finesse.Update) {
-		mu.Lock()
-		ch := got[u.RequestID]
-		mu.Unlock()
-		if ch != nil {
-			close(ch)
-		}
-	}
-	c := start(b, cfg)
-	node := uniqueNode()
-	if err := c.Subscribe(ctx5(b), node); err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	b.ResetTimer()
-	for i := range b.N {
-		id := "bench-" + strconv.Itoa(i)
-		ch := make(chan struct{})
-		mu.Lock()
-		got[id] = ch
-		mu.Unlock()
-		errc := make(chan error, 1)
-		go func() { errc <- pub.publish(ctx, node, userUpdate(node, "1002", "READY", id), false) }()
-		select {
-		case <-ch:
-		case <-time.After(5 * time.Second):
-			b.Fatalf("update %s not received", id)
-		}
-		if err := <-errc; err != nil {
-			b.Fatal(err)
-		}
+	for _, transport := range []string{"tls", "wss", "bosh"} {
+		b.Run(transport, func(b *testing.B) {
+			var mu sync.Mutex
+			got := map[string]chan struct{}{}
+			cfg := p.config(b, transport, "1002", p.users["1002"], "relay-bench-"+transport)
+			cfg.OnUpdate = func(u finesse.Update) {
+				mu.Lock()
+				ch := got[u.RequestID]
+				delete(got, u.RequestID)
+				mu.Unlock()
+				if ch != nil {
+					close(ch)
+				}
+			}
+			c := start(b, cfg)
+			node := uniqueNode()
+			if err := c.Subscribe(ctx5(b), node); err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			run := strconv.FormatInt(time.Now().UnixNano(), 36)
+			b.ResetTimer()
+			for i := range b.N {
+				id := "bench-" + run + "-" + strconv.Itoa(i)
+				ch := make(chan struct{})
+				mu.Lock()
+				got[id] = ch
+				mu.Unlock()
+				errc := make(chan error, 1)
+				go func() { errc <- pub.publish(ctx, node, userUpdate(node, "1002", "READY", id), false) }()
+				select {
+				case <-ch:
+				case <-time.After(5 * time.Second):
+					b.Fatalf("update %s not received", id)
+				}
+				if err := <-errc; err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
