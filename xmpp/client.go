@@ -224,7 +224,7 @@ func dialError(parent, dctx context.Context, err error, ls *linkState) error {
 		}
 		return &SessionError{Reason: ReasonAuth, Err: err}
 	}
-	if limitErr, _ := ls.get(); limitErr != nil {
+	if _, limitErr := ls.get(); limitErr != nil {
 		return &SessionError{Reason: ReasonLimit, Err: limitErr}
 	}
 	if errors.Is(err, stream.Conflict) {
@@ -332,7 +332,7 @@ func (c *Client) Run(ctx context.Context) error {
 
 // classify says why Serve returned err on its own.
 func (c *Client) classify(err error) *SessionError {
-	limitErr, streamCond := c.ls.get()
+	streamCond, limitErr := c.ls.get()
 	select {
 	case <-c.closeReq:
 		return &SessionError{Reason: ReasonClosed, Err: ErrClosed}

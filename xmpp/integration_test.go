@@ -576,3 +576,25 @@ func BenchmarkPeerPublishToUpdate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPeerDial measures Dial (connect, TLS, SASL PLAIN checked by
+// Dovecot, bind, presence) and Close per transport, with a static password.
+func BenchmarkPeerDial(b *testing.B) {
+	p := loadPeer(b)
+	for _, transport := range []string{"tcp", "tls", "wss", "bosh"} {
+		b.Run(transport, func(b *testing.B) {
+			cfg := p.config(b, transport, "1003", p.users["1003"], "relay-dial-"+transport)
+			for range b.N {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				c, err := Dial(ctx, cfg)
+				cancel()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := c.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

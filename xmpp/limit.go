@@ -297,10 +297,10 @@ func (l *linkState) setStreamErr(cond string) {
 	l.streamErr = cond
 }
 
-func (l *linkState) get() (limitErr error, streamErr string) {
+func (l *linkState) get() (streamErr string, limitErr error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.limitErr, l.streamErr
+	return l.streamErr, l.limitErr
 }
 
 // limitConn enforces the stanza size and depth limits on the XML read

@@ -151,7 +151,7 @@ func TestLimitConnSticky(t *testing.T) {
 	if _, err2 := lc.Read(buf); !errors.Is(err2, ErrLimit) {
 		t.Errorf("second Read = %v, want the same ErrLimit", err2)
 	}
-	if got, _ := ls.get(); !errors.Is(got, ErrLimit) {
+	if _, got := ls.get(); !errors.Is(got, ErrLimit) {
 		t.Errorf("linkState limit = %v, want ErrLimit", got)
 	}
 }
