@@ -126,13 +126,13 @@ func printDemoBanner(w io.Writer, base string, s *sim.Sim, agents int) {
 	ep := s.Endpoints()
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n  Finesse Relay demo — everything on loopback, simulated Finesse + IdS\n\n")
-	fmt.Fprintf(&b, "  Agent desktop   %s/            (sign in as 1001, or any of 1001-%d)\n", base, 1000+agents)
+	fmt.Fprintf(&b, "  Agent desktop   %s/            (sign in as 1001 or any of the %d agents)\n", base, agents)
 	fmt.Fprintf(&b, "  Supervisor      %s/supervisor  (sign in as 2001)\n", base)
 	fmt.Fprintf(&b, "  Gadget XML      %s/gadget/relay.xml\n", base)
 	fmt.Fprintf(&b, "  Health          %s/testbackend\n\n", base)
 	fmt.Fprintf(&b, "  Password for every user: demo (SSO button: the simulated IdS page; or the non-SSO form)\n")
 	fmt.Fprintf(&b, "  Finesse side A %s:%d, side B %s:%d; IdS %s\n", ep.Sides[0].Host, ep.Sides[0].HTTPSPort, ep.Sides[1].Host, ep.Sides[1].HTTPSPort, ep.IdSURL)
 	fmt.Fprintf(&b, "  Simulator control %s (POST /sim/calls, /sim/sides/A ...)\n\n", ep.ControlURL)
-	fmt.Fprintf(&b, "  Agents 1002-%d are simulated and take calls; 1001 is yours. Ctrl-C stops everything.\n\n", 1000+agents)
+	fmt.Fprintf(&b, "  Agents from 1002 up are simulated and take calls; 1001 is yours. Ctrl-C stops everything.\n\n")
 	_, _ = io.WriteString(w, b.String())
 }
