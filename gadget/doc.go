@@ -12,7 +12,7 @@
 // upgrades, and attaches the connection: first a welcome, then either a
 // snapshot (one state per node, then the latest status) or a replay of the
 // ring after the client's since, then live messages. The protocol is
-// documented in docs/protocol.md.
+// documented in the README ("The browser protocol").
 //
 // # Back-pressure
 //
