@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"regexp"
 	"runtime"
 	"runtime/pprof"
@@ -1016,6 +1017,15 @@ func (r *benchRig) drive(ctx context.Context, st *benchStack, workers, n int, d 
 	return g.Wait()
 }
 
+// warmUp makes 2×inFlight changes with inFlight in flight and forgets
+// them, so that the measured run does not pay for opening inFlight HTTPS
+// connections to the simulator.
+func (r *benchRig) warmUp(ctx context.Context, st *benchStack, inFlight int) error {
+	err := r.drive(ctx, st, inFlight, 2*inFlight, 0)
+	r.tr.take()
+	return err
+}
+
 // --- phases --------------------------------------------------------------
 
 // runLatency times events one at a time at the rig's direct client and
@@ -1042,6 +1052,9 @@ func (r *benchRig) runLatency(ctx context.Context, st *benchStack, events int) (
 func (r *benchRig) runFanOut(ctx context.Context, st *benchStack, inFlight, n int, d time.Duration) (*benchFanOut, error) {
 	k := len(r.tabs)
 	res := &benchFanOut{agent: r.agent, tabs: k, inFlight: inFlight}
+	if err := r.warmUp(ctx, st, inFlight); err != nil {
+		return res, err
+	}
 	t0 := time.Now()
 	err := r.drive(ctx, st, inFlight, n, d)
 	evs := r.tr.take()
@@ -1193,6 +1206,7 @@ func benchHeapByPart(withSites bool) (by, sites map[string]int64, err error) {
 	if err := pprof.Lookup("heap").WriteTo(&buf, 1); err != nil {
 		return nil, nil, err
 	}
+	pkg := benchPackagePrefix()
 	by = make(map[string]int64)
 	if withSites {
 		sites = make(map[string]int64)
@@ -1204,7 +1218,7 @@ func benchHeapByPart(withSites bool) (by, sites map[string]int64, err error) {
 	var funcs []string
 	flush := func() {
 		if objs > 0 && size > 0 {
-			part, n := benchHeapPart(funcs), benchScale(objs, size, rate)
+			part, n := benchHeapPart(funcs, pkg), benchScale(objs, size, rate)
 			by[part] += n
 			if sites != nil {
 				sites[part+": "+benchSiteName(funcs)] += n
@@ -1241,14 +1255,23 @@ func benchHeapByPart(withSites bool) (by, sites map[string]int64, err error) {
 	return by, sites, sc.Err()
 }
 
+// benchStdlib reports whether f is a function of the standard library or
+// the runtime (its first path element has no dot and is not ours).
+func benchStdlib(f string) bool {
+	first, _, nested := strings.Cut(f, "/")
+	if nested {
+		return !strings.Contains(first, ".") && first != "finesse-relay"
+	}
+	pkg, _, _ := strings.Cut(f, ".")
+	return pkg != "main" // a standard package without a slash: bufio, runtime, sync...
+}
+
 // benchSiteName names an allocation site: the allocating function and the
 // first callers outside the standard library and the runtime.
 func benchSiteName(funcs []string) string {
 	var parts []string
 	for i, f := range funcs {
-		first, _, nested := strings.Cut(f, "/")
-		ours := strings.HasPrefix(f, "main.") || (nested && strings.Contains(first, ".")) || first == "finesse-relay"
-		if i == 0 || ours {
+		if i == 0 || !benchStdlib(f) {
 			parts = append(parts, f)
 		}
 		if len(parts) == 3 {
@@ -1256,6 +1279,13 @@ func benchSiteName(funcs []string) string {
 		}
 	}
 	return strings.Join(parts, " < ")
+}
+
+// benchPackagePrefix is the prefix of this package's function names in
+// profiles: "main." in the command, the import path in a test binary.
+func benchPackagePrefix() string {
+	name := runtime.FuncForPC(reflect.ValueOf(benchPackagePrefix).Pointer()).Name()
+	return strings.TrimSuffix(name, "benchPackagePrefix")
 }
 
 // benchScale undoes heap sampling like pprof's scaleHeapSample.
@@ -1274,17 +1304,19 @@ func benchScale(objs, size int64, rate float64) int64 {
 // belongs to the relay (its REST client). Allocations made by net/http's
 // server connection goroutines before a handler runs (read and write
 // buffers, the request) cannot be told apart: "other".
-func benchHeapPart(funcs []string) string {
+// pkg is this package's symbol prefix: "main." in the command,
+// "finesse-relay/server." in its test binary.
+func benchHeapPart(funcs []string, pkg string) string {
 	var tlsFrame, httpServe bool
 	for _, f := range funcs {
 		switch {
 		case strings.HasPrefix(f, "finesse-relay/server/sim"):
 			return benchPartSim
-		case strings.HasPrefix(f, "main.bench") || strings.HasPrefix(f, "main.(*bench"):
+		case strings.HasPrefix(f, pkg+"bench") || strings.HasPrefix(f, pkg+"(*bench"):
 			return benchPartBench
 		case strings.HasPrefix(f, "crypto/tls.(*serverHandshake"), f == "crypto/tls.(*Conn).serverHandshake":
 			return benchPartSim
-		case strings.HasPrefix(f, "finesse-relay/"), strings.HasPrefix(f, "main."):
+		case strings.HasPrefix(f, "finesse-relay/"), strings.HasPrefix(f, pkg):
 			return benchPartRelay
 		case strings.HasPrefix(f, "net/http.(*Transport)."), strings.HasPrefix(f, "net/http.(*persistConn)."):
 			return benchPartRelay
