@@ -426,3 +426,55 @@ func testLogger(t *testing.T) *zap.Logger {
 	}
 	return zap.NewNop()
 }
+
+func TestEndToEndFailoverToSideB(t *testing.T) {
+	st := startStack(t, nil)
+	a := st.signIn(t, "1001")
+	c, _, err := st.dial(t, a.Ticket, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	next(t, c, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "up" })
+	_, rid, _ := st.finesse(t, a.Session, http.MethodPut, "User/1001", "<User><state>LOGIN</state><extension>51001</extension></User>")
+	next(t, c, func(m wsMsg) bool { return m.Type == "event" && m.RequestID == rid })
+
+	st.sim.SetSideInService("A", false)
+	next(t, c, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "out_of_service" })
+	next(t, c, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "failover" })
+	// After the failover the relay re-snapshots, then reports up; REST goes to side B.
+	snap := next(t, c, func(m wsMsg) bool { return m.Type == "state" && m.Node == "/finesse/api/User/1001" })
+	next(t, c, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "up" })
+	var user struct{ State string }
+	json.Unmarshal(snap.Data, &user)
+	// Finesse may have signed the agent out during the failover (the agent
+	// signs in again on the new side, DG-33); act on the fresh snapshot.
+	change := "<User><state>READY</state></User>"
+	if user.State == "LOGOUT" {
+		change = "<User><state>LOGIN</state><extension>51001</extension></User>"
+	}
+	code, rid, body := st.finesse(t, a.Session, http.MethodPut, "User/1001", change)
+	if code != http.StatusAccepted {
+		t.Fatalf("REST after failover: %d %s", code, body)
+	}
+	next(t, c, func(m wsMsg) bool { return m.Type == "event" && m.RequestID == rid })
+	if s, _ := st.app.manager.Get("1001"); s.Side() != "B" {
+		t.Fatalf("session on side %q, want B", s.Side())
+	}
+}
+
+func TestEndToEndXMPPDropReconnects(t *testing.T) {
+	st := startStack(t, nil)
+	a := st.signIn(t, "1001")
+	c, _, err := st.dial(t, a.Ticket, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	next(t, c, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "up" })
+	st.sim.DropXMPP("A")
+	next(t, c, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "reconnecting" })
+	next(t, c, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "up" })
+	_, rid, _ := st.finesse(t, a.Session, http.MethodPut, "User/1001", "<User><state>LOGIN</state><extension>51001</extension></User>")
+	next(t, c, func(m wsMsg) bool { return m.Type == "event" && m.RequestID == rid })
+}
