@@ -39,6 +39,10 @@ type Client struct {
 	closeReq  chan struct{} // closed by the first Close
 	closeOnce sync.Once
 	done      chan struct{} // closed when the session is over and torn down
+	// life ends, with the *SessionError as cause, when the session is over:
+	// IQ calls waiting for an answer then return at once.
+	life    context.Context
+	endLife context.CancelCauseFunc
 
 	mu       sync.Mutex
 	state    clientState
@@ -145,6 +149,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		subs:     make(map[string]string),
 		svcRes:   make(map[string]struct{}),
 	}
+	c.life, c.endLife = context.WithCancelCause(context.Background())
 	c.log = cfg.Logger.Named("xmpp").With(zap.String("jid", c.jid.String()), zap.String("transport", string(cfg.Transport)))
 	if c.jid.Resourcepart() != cfg.Resource {
 		c.log.Warn("server bound another resource than the one requested", zap.String("requested", cfg.Resource))
@@ -154,6 +159,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		err = fmt.Errorf("xmpp: dial: %w", dctx.Err())
 	}
 	if err != nil {
+		c.endLife(nil)
 		_ = lk.conn.Close()
 		return nil, dialError(ctx, dctx, fmt.Errorf("xmpp: initial presence: %w", err), ls)
 	}
@@ -322,6 +328,7 @@ func (c *Client) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.state = stateDone
 	c.mu.Unlock()
+	c.endLife(end)
 	if end.Reason == ReasonClosed || end.Reason == ReasonContext {
 		c.log.Debug("session closed", zap.String("reason", string(end.Reason)))
 	} else {
@@ -378,6 +385,7 @@ func (c *Client) Close() error {
 		c.mu.Lock()
 		c.closeErr = err
 		c.mu.Unlock()
+		c.endLife(&SessionError{Reason: ReasonClosed, Err: ErrClosed})
 		close(c.done)
 		return err
 	}

@@ -684,3 +684,26 @@ func TestSessionErrorIs(t *testing.T) {
 		}
 	}
 }
+
+func TestPendingIQEndsWithSession(t *testing.T) {
+	// The server never answers; a Subscribe waiting with a long context
+	// returns as soon as the session is over, with the reason.
+	h := dialFake(t, "tls", fakeOpts{silentAll: true}, func(c *Config) { c.CloseTimeout = 200 * time.Millisecond })
+	h.run(t, context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- h.Subscribe(context.Background(), "/finesse/api/Team/1/Users") }()
+	h.fs.expect("<subscribe")
+	start := time.Now()
+	_ = h.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Subscribe = %v, want ErrClosed", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("Subscribe returned %s after Close", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Subscribe still waiting after the session ended")
+	}
+}

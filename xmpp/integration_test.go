@@ -513,7 +513,7 @@ func (p *peer) rawSession(tb testing.TB, user, pass, resource string) *Client {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c := &Client{cfg: cfg, sess: sess, jid: sess.LocalAddr(), pubsub: jid.MustParse(cfg.PubSubDomain)}
+	c := &Client{cfg: cfg, sess: sess, jid: sess.LocalAddr(), pubsub: jid.MustParse(cfg.PubSubDomain), life: context.Background()}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

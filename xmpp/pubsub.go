@@ -174,9 +174,18 @@ func pubsubOp(op, node, jidStr, subid string) xml.TokenReader {
 // iq sends an IQ to the pubsub service and waits for the answer, which Run
 // reads. An error answer is returned as a stanza.Error; a result is
 // decoded into v (the whole <iq>) unless v is nil.
+// If the session ends while waiting, the *SessionError saying why is
+// returned.
 func (c *Client) iq(ctx context.Context, typ stanza.IQType, payload xml.TokenReader, v any) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(c.life, func() { cancel(context.Cause(c.life)) })
+	defer stop()
 	resp, err := c.sess.SendIQElement(ctx, payload, stanza.IQ{Type: typ, To: c.pubsub})
 	if err != nil {
+		if c.life.Err() != nil {
+			return context.Cause(c.life)
+		}
 		return err
 	}
 	defer resp.Close()
