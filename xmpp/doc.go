@@ -31,7 +31,8 @@
 // the Client's methods, because no stanza (IQ answers included) is read
 // while they run. Subscribe, Unsubscribe, Subscriptions and
 // PruneSubscriptions wait for an answer that Run reads: call them while
-// Run is running (calls made before Run starts wait for it). Close may be
+// Run is running (calls made before Run starts wait for it); when the
+// session ends they return at once with its *SessionError. Close may be
 // called at any time from any goroutine, any number of times; it returns
 // when the session is over and Run has returned (or would return at once).
 package xmpp

@@ -32,9 +32,10 @@ type subscriptionXML struct {
 // events of explicitly subscribed nodes (Team users, queues) reach this
 // session only. Close unsubscribes every node subscribed this way.
 // Subscribing a node twice sends nothing the second time. Like every IQ
-// method it needs Run to be serving the stream: the answer is read by Run.
-// Errors from the service are stanza.Error values (for example forbidden
-// for a team the user does not supervise), wrapped.
+// method it needs Run to be serving the stream: the answer is read by Run;
+// if the session ends while it waits, it returns the *SessionError saying
+// why. Errors from the service are stanza.Error values (for example
+// forbidden for a team the user does not supervise), wrapped.
 func (c *Client) Subscribe(ctx context.Context, node string) error {
 	if err := c.usable(node); err != nil {
 		return fmt.Errorf("xmpp: subscribe: %w", err)
