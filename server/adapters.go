@@ -24,7 +24,6 @@ type upstream struct {
 	tlsConfig  func(serverName string) *tls.Config
 	restCfg    rest.Config // shared parts: HTTP client, timeout, metrics, logger
 	log        *zap.Logger
-	allowPlain bool // test peers on loopback only
 }
 
 func (u *upstream) side(name string) (SideConfig, bool) {

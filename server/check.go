@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -39,16 +38,9 @@ func (c *checker) fail(format string, args ...any) {
 // cmdCheck validates the configuration, then reaches every upstream and
 // explains what it finds: certificates, IdS, SystemInfo of each side.
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cf configFlags
-	cf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return exitConfig
-	}
-	cfg, err := cf.load(getenv, nil)
-	if err != nil {
-		return reportConfigError(stderr, err)
+	cfg, code := parseConfig("check", args, stderr, getenv)
+	if cfg == nil {
+		return code
 	}
 	c := &checker{out: stdout}
 	fmt.Fprintln(stdout, "configuration")

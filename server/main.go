@@ -140,6 +140,24 @@ func (c *configFlags) load(getenv func(string) string, defaults map[string]strin
 	return LoadConfig(LoadOptions{File: c.file, FileRequired: c.file != "", Getenv: getenv, Set: set, Defaults: defaults})
 }
 
+// parseConfig parses a configuration-reading command's flags and loads the
+// configuration; on failure it has reported the problem and returns the exit
+// status.
+func parseConfig(name string, args []string, stderr io.Writer, getenv func(string) string) (*Config, int) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf configFlags
+	cf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, exitConfig
+	}
+	cfg, err := cf.load(getenv, nil)
+	if err != nil {
+		return nil, reportConfigError(stderr, err)
+	}
+	return cfg, exitOK
+}
+
 // reportConfigError prints a configuration problem on one line.
 func reportConfigError(stderr io.Writer, err error) int {
 	var ce *ConfigError
@@ -152,16 +170,9 @@ func reportConfigError(stderr io.Writer, err error) int {
 }
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cf configFlags
-	cf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return exitConfig
-	}
-	cfg, err := cf.load(getenv, nil)
-	if err != nil {
-		return reportConfigError(stderr, err)
+	cfg, code := parseConfig("serve", args, stderr, getenv)
+	if cfg == nil {
+		return code
 	}
 	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	if err != nil {

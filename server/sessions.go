@@ -150,7 +150,7 @@ func (c signInCreds) agentCredentials(loginID string) agent.Credentials {
 }
 
 // errInvalidCredentials means Finesse refused the credentials.
-var errInvalidCredentials = errors.New("Finesse refused the credentials")
+var errInvalidCredentials = errors.New("finesse refused the credentials")
 
 // verify checks credentials against Finesse: GET /finesse/api/User/{id} with
 // them must answer 200 and name the same user. It tries the sides in order

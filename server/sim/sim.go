@@ -225,7 +225,7 @@ func (s *Sim) Run(ctx context.Context) error {
 		mux.Handle("/ws/", ws)
 		mux.Handle("/http-bind", sd.bosh)
 		mux.Handle("/http-bind/", sd.bosh)
-		serveHTTP(g, gctx, sd.httpsLn, mux, s.tls)
+		serveHTTP(g, gctx, sd.httpsLn, mux, s.tls, s.log)
 		g.Go(func() error { return ignoreClosed(sd.xmpp.Serve(gctx, sd.starttlsLn, xmppd.ModeSTARTTLS)) })
 		g.Go(func() error { return ignoreClosed(sd.xmpp.Serve(gctx, sd.directLn, xmppd.ModeTLS)) })
 		g.Go(func() error { return ignoreClosed(sd.xmpp.Serve(gctx, sd.bosh, xmppd.ModeSecure)) })
@@ -234,8 +234,8 @@ func (s *Sim) Run(ctx context.Context) error {
 	if s.cfg.PlainIdS {
 		idsTLS = nil
 	}
-	serveHTTP(g, gctx, s.idsLn, s.ids.Handler(), idsTLS)
-	serveHTTP(g, gctx, s.ctlLn, s.controlHandler(), nil)
+	serveHTTP(g, gctx, s.idsLn, s.ids.Handler(), idsTLS, s.log)
+	serveHTTP(g, gctx, s.ctlLn, s.controlHandler(), nil, s.log)
 
 	s.m.mu.Lock()
 	s.m.startRobots()
@@ -255,11 +255,15 @@ func (s *Sim) Run(ctx context.Context) error {
 
 // serveHTTP runs an HTTP(S) server on ln in g and shuts it down when ctx
 // ends.
-func serveHTTP(g *errgroup.Group, ctx context.Context, ln net.Listener, h http.Handler, tlsCfg *tls.Config) {
+func serveHTTP(g *errgroup.Group, ctx context.Context, ln net.Listener, h http.Handler, tlsCfg *tls.Config, log *zap.Logger) {
+	// Clients that refuse the simulator's private CA (probes, the check
+	// command) make handshake errors: debug noise, not the terminal's.
+	errLog, _ := zap.NewStdLogAt(log.Named("http"), zap.DebugLevel)
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          errLog,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	if tlsCfg != nil {
