@@ -20,10 +20,10 @@ import (
 // upstream builds the agent core's dependencies from the configuration:
 // XMPP dialing per side and per-session REST views.
 type upstream struct {
-	cfg        *Config
-	tlsConfig  func(serverName string) *tls.Config
-	restCfg    rest.Config // shared parts: HTTP client, timeout, metrics, logger
-	log        *zap.Logger
+	cfg       *Config
+	tlsConfig func(serverName string) *tls.Config
+	restCfg   rest.Config // shared parts: HTTP client, timeout, metrics, logger
+	log       *zap.Logger
 }
 
 func (u *upstream) side(name string) (SideConfig, bool) {

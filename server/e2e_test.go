@@ -76,24 +76,22 @@ type signIn struct {
 
 func (st *stack) signIn(t *testing.T, id string) signIn {
 	t.Helper()
-	body := fmt.Sprintf(`{"loginId":%q,"password":"demo"}`, id)
-	rsp, err := http.Post(st.base+"/api/v1/sessions", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rsp.Body.Close()
-	var out signIn
-	b, _ := io.ReadAll(rsp.Body)
-	if rsp.StatusCode != http.StatusCreated || json.Unmarshal(b, &out) != nil {
-		t.Fatalf("sign-in %s: %d %s", id, rsp.StatusCode, b)
-	}
-	return out
+	return st.postSession(t, "/api/v1/sessions", fmt.Sprintf(`{"loginId":%q,"password":"demo"}`, id), "")
 }
 
 func (st *stack) ticket(t *testing.T, session string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, st.base+"/api/v1/tickets", nil)
-	req.Header.Set("Authorization", "Bearer "+session)
+	return st.postSession(t, "/api/v1/tickets", "", session).Ticket
+}
+
+// postSession POSTs to a sessions API route and decodes its 201 answer.
+func (st *stack) postSession(t *testing.T, path, body, session string) signIn {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, st.base+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if session != "" {
+		req.Header.Set("Authorization", "Bearer "+session)
+	}
 	rsp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -102,9 +100,9 @@ func (st *stack) ticket(t *testing.T, session string) string {
 	var out signIn
 	b, _ := io.ReadAll(rsp.Body)
 	if rsp.StatusCode != http.StatusCreated || json.Unmarshal(b, &out) != nil {
-		t.Fatalf("ticket: %d %s", rsp.StatusCode, b)
+		t.Fatalf("POST %s: %d %s", path, rsp.StatusCode, b)
 	}
-	return out.Ticket
+	return out
 }
 
 // finesse calls the REST proxy with the session bearer.
