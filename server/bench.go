@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -45,9 +47,10 @@ import (
 //     with the agent's own credentials); the same event is timed at a
 //     direct xmpp.Client signed in as the agent (resource "bench-direct")
 //     and at a WebSocket tab of the relay (gorilla client, JSON decoded);
-//   - fan-out: K tabs of one agent, a fixed number of state changes in
-//     flight, events per second that reached every tab, against the rate
-//     the direct client saw;
+//   - fan-out: a fixed number of state changes in flight, each done when
+//     its event reached the direct client and K tabs of the agent: events
+//     per second, against the same drive on another agent watched by a
+//     direct client only;
 //   - sessions: N agents signed in concurrently through the relay's HTTP
 //     API, one tab each; time to sign in, heap and goroutines per session.
 //
@@ -201,6 +204,8 @@ type benchFanOut struct {
 	frameBytes int64 // average event frame size seen by the tabs
 	closedTabs int
 	incomplete int
+	cpu        map[string]time.Duration // CPU time of the measured run by part
+	cpuErr     error                    // why cpu is missing
 
 	baseline *benchFanOut // the same drive, another agent, direct client only
 }
@@ -259,6 +264,7 @@ func (r *benchReport) print(w io.Writer) {
 		fmt.Fprintf(tw, "  fan-out lag: last tab − direct, same event\tp50 %s\t(p99 %s, max %s)\t\n", benchFmt(pct(f.lag, 50)), benchFmt(pct(f.lag, 99)), benchFmt(pct(f.lag, 100)))
 		fmt.Fprintf(tw, "  incomplete events, tabs closed by the relay\t%d, %d\t\n", f.incomplete, f.closedTabs)
 		_ = tw.Flush()
+		f.printCPU(w)
 		if f.frameBytes > 0 {
 			fmt.Fprintf(w, "  an event frame is %d bytes; a full resume ring (RESUME_RING_SIZE 1024) holds about %s per agent\n", f.frameBytes, benchBytes(1024*f.frameBytes))
 		}
@@ -292,6 +298,37 @@ func (r *benchReport) print(w io.Writer) {
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// printCPU prints the CPU time per event of each part, for the baseline
+// and the relay run.
+func (f *benchFanOut) printCPU(w io.Writer) {
+	if f.cpu == nil {
+		fmt.Fprintf(w, "  CPU per event: not measured (%v)\n", f.cpuErr)
+		return
+	}
+	fmt.Fprintln(w, "  CPU per event, from a CPU profile by goroutine label (the bench's clients share the machine):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "  run\trelay\tsimulator\tbench clients\truntime, GC\ttotal\tCPU used (1 core = 100%)\t")
+	row := func(name string, r *benchFanOut) {
+		if r == nil || r.cpu == nil || r.events == 0 {
+			return
+		}
+		per := func(d time.Duration) string { return benchFmt(d / time.Duration(r.events)) }
+		var total time.Duration
+		for _, d := range r.cpu {
+			total += d
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%.0f%%\t\n", name, per(r.cpu[benchPartRelay]), per(r.cpu[benchPartSim]),
+			per(r.cpu[benchPartBench]), per(r.cpu[benchPartOther]), per(total), 100*total.Seconds()/math.Max(r.elapsed.Seconds(), 1e-9))
+	}
+	row("baseline", f.baseline)
+	row(fmt.Sprintf("relay, %d tabs", f.tabs), f)
+	_ = tw.Flush()
+	if n := f.cpu[benchPartRelay]; n > 0 && f.events > 0 && f.tabs > 0 {
+		fmt.Fprintf(w, "  the relay spent %s per event and %s per tab message\n",
+			benchFmt(n/time.Duration(f.events)), benchFmt(n/time.Duration(f.events*f.tabs)))
+	}
 }
 
 // benchEnv describes the machine and its load.
@@ -352,14 +389,18 @@ func benchBytes(n int64) string {
 
 // runBench starts the stack and runs the three phases. It returns what was
 // measured so far together with the first error.
-func runBench(ctx context.Context, o benchOptions, log *zap.Logger, progress func(string, ...any)) (*benchReport, error) {
-	rep := &benchReport{opts: o, env: benchEnv()}
+func runBench(ctx context.Context, o benchOptions, log *zap.Logger, progress func(string, ...any)) (rep *benchReport, err error) {
+	rep = &benchReport{opts: o, env: benchEnv()}
 	progress("starting the simulator (%d agents) and the relay", o.Agents+benchFirstID)
 	st, err := startBenchStack(ctx, o.Agents+benchFirstID, o.Transport, log)
 	if err != nil {
 		return rep, err
 	}
-	defer st.Close()
+	defer func() {
+		if cerr := st.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("stopping: %w", cerr)
+		}
+	}()
 	ids := st.agentIDs(o.Agents + benchFirstID)
 
 	// The rigs stay open until the end: their agents' relay sessions would
@@ -1055,8 +1096,13 @@ func (r *benchRig) runFanOut(ctx context.Context, st *benchStack, inFlight, n in
 	if err := r.warmUp(ctx, st, inFlight); err != nil {
 		return res, err
 	}
+	stopCPU, cpuErr := benchStartCPU()
 	t0 := time.Now()
 	err := r.drive(ctx, st, inFlight, n, d)
+	if cpuErr == nil {
+		res.cpu, cpuErr = stopCPU()
+	}
+	res.cpuErr = cpuErr
 	evs := r.tr.take()
 	res.events = len(evs)
 	res.incomplete = r.tr.incomplete()
@@ -1161,6 +1207,136 @@ func (st *benchStack) runSessions(ctx context.Context, ids []string, parallel, h
 }
 
 // --- accounting ----------------------------------------------------------
+
+// benchStartCPU starts the CPU profiler; stop ends it and returns the CPU
+// time by benchLabel. It fails when a CPU profile is already running (go
+// test -cpuprofile).
+func benchStartCPU() (stop func() (map[string]time.Duration, error), err error) {
+	var buf bytes.Buffer
+	if err := pprof.StartCPUProfile(&buf); err != nil {
+		return nil, err
+	}
+	return func() (map[string]time.Duration, error) {
+		pprof.StopCPUProfile()
+		return benchCPUByPart(buf.Bytes())
+	}, nil
+}
+
+// benchCPUByPart sums a gzipped pprof CPU profile by the value of the
+// benchLabel label; unlabelled samples (the runtime, GC workers, timers)
+// count as "other". It reads the protobuf directly: Profile.sample (2),
+// Profile.string_table (6), Sample.value (2, packed or not; the last value
+// is CPU nanoseconds), Sample.label (3), Label.key (1) and Label.str (2).
+func benchCPUByPart(gz []byte) (map[string]time.Duration, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	raw, err := io.ReadAll(io.LimitReader(zr, 512<<20))
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	var samples [][]byte
+	var strs []string
+	err = benchPBFields(raw, func(num, wt int, _ uint64, b []byte) error {
+		switch {
+		case num == 2 && wt == 2:
+			samples = append(samples, b)
+		case num == 6 && wt == 2:
+			strs = append(strs, string(b))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	by := make(map[string]time.Duration)
+	for _, sample := range samples {
+		var vals []uint64
+		part := benchPartOther
+		err := benchPBFields(sample, func(num, wt int, v uint64, b []byte) error {
+			switch {
+			case num == 2 && wt == 0:
+				vals = append(vals, v)
+			case num == 2 && wt == 2:
+				for len(b) > 0 {
+					x, n := binary.Uvarint(b)
+					if n <= 0 {
+						return errors.New("bad packed value")
+					}
+					vals, b = append(vals, x), b[n:]
+				}
+			case num == 3 && wt == 2:
+				var key, str uint64
+				if err := benchPBFields(b, func(num, wt int, v uint64, _ []byte) error {
+					if wt == 0 && num == 1 {
+						key = v
+					} else if wt == 0 && num == 2 {
+						str = v
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+				if key < uint64(len(strs)) && strs[key] == benchLabel && str < uint64(len(strs)) {
+					part = strs[str]
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cpu profile sample: %w", err)
+		}
+		if len(vals) > 0 {
+			by[part] += time.Duration(vals[len(vals)-1])
+		}
+	}
+	return by, nil
+}
+
+// benchPBFields calls fn for every field of a protobuf message: its
+// number, its wire type, the value of a varint and the bytes of a
+// length-delimited field.
+func benchPBFields(b []byte, fn func(num, wt int, v uint64, data []byte) error) error {
+	for len(b) > 0 {
+		key, n := binary.Uvarint(b)
+		if n <= 0 {
+			return errors.New("bad field key")
+		}
+		b = b[n:]
+		num, wt := int(key>>3), int(key&7)
+		var v uint64
+		var data []byte
+		switch wt {
+		case 0:
+			if v, n = binary.Uvarint(b); n <= 0 {
+				return errors.New("bad varint")
+			}
+			b = b[n:]
+		case 1, 5:
+			size := 8
+			if wt == 5 {
+				size = 4
+			}
+			if len(b) < size {
+				return errors.New("truncated fixed field")
+			}
+			b = b[size:]
+		case 2:
+			l, n := binary.Uvarint(b)
+			if n <= 0 || l > uint64(len(b)-n) {
+				return errors.New("bad length")
+			}
+			data, b = b[n:n+int(l)], b[n+int(l):]
+		default:
+			return fmt.Errorf("unsupported wire type %d", wt)
+		}
+		if err := fn(num, wt, v, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // benchSnapshot is the process's memory and goroutines at one moment.
 type benchSnapshot struct {

@@ -145,6 +145,7 @@ func TestBenchCommandSmoke(t *testing.T) {
 		regexp.MustCompile(`fan-out lag: last tab − direct, same event +p50 `),
 		regexp.MustCompile(`incomplete events, tabs closed by the relay +0, 0`),
 		regexp.MustCompile(`an event frame is \d+ bytes`),
+		regexp.MustCompile(`CPU per event(, from a CPU profile by goroutine label|: not measured)`),
 		regexp.MustCompile(`time to sign in 2 agents +\d`),
 		regexp.MustCompile(`one sign-in +p50 `),
 		regexp.MustCompile(`heap per session \(whole process\) +-?\d`),
@@ -290,6 +291,90 @@ func TestBenchStdlib(t *testing.T) {
 			t.Errorf("benchStdlib(%q) = %v, want %v", f, got, want)
 		}
 	}
+}
+
+func TestBenchCPUByPart(t *testing.T) {
+	stop, err := benchStartCPU()
+	if err != nil {
+		t.Skipf("CPU profiling unavailable: %v", err)
+	}
+	// A labelled goroutine spins for 300 ms of wall time.
+	done := make(chan struct{})
+	pprof.Do(context.Background(), pprof.Labels(benchLabel, "test-spin"), func(context.Context) {
+		go func() {
+			defer close(done)
+			x := 0
+			for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+				x++
+			}
+			_ = x
+		}()
+	})
+	<-done
+	by, err := stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// On a loaded machine the spinner gets a share of a core: want at
+	// least a few 10 ms samples, and nothing attributed to a part that did
+	// not run.
+	if by["test-spin"] < 30*time.Millisecond {
+		t.Errorf("labelled spinner got %v of CPU (by part %v)", by["test-spin"], by)
+	}
+	for part := range by {
+		if part != "test-spin" && part != benchPartOther && part != benchPartBench {
+			t.Errorf("CPU attributed to %q, which did not run", part)
+		}
+	}
+}
+
+func TestBenchPBFieldsRefusesBadInput(t *testing.T) {
+	for _, b := range [][]byte{
+		{0x08},             // varint field without its value
+		{0x12, 0x05, 0x01}, // length 5, 1 byte left
+		{0x09, 0x01},       // fixed64 truncated
+		{0x0b},             // wire type 3 (groups)
+		{0x80},             // key varint truncated
+	} {
+		if err := benchPBFields(b, func(int, int, uint64, []byte) error { return nil }); err == nil {
+			t.Errorf("% x: no error", b)
+		}
+	}
+	var got []string
+	// field 1 varint 150, field 2 bytes "hi", field 3 fixed32
+	msg := []byte{0x08, 0x96, 0x01, 0x12, 0x02, 'h', 'i', 0x1d, 1, 2, 3, 4}
+	if err := benchPBFields(msg, func(num, wt int, v uint64, b []byte) error {
+		got = append(got, fmt.Sprintf("%d/%d/%d/%s", num, wt, v, b))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"1/0/150/", "2/2/0/hi", "3/5/0/"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("fields %v, want %v", got, want)
+	}
+}
+
+// FuzzBenchPBFields: the protobuf walker never panics, never hands out
+// bytes beyond its input, and nested walks are as safe.
+func FuzzBenchPBFields(f *testing.F) {
+	f.Add([]byte{0x08, 0x96, 0x01, 0x12, 0x02, 'h', 'i', 0x1d, 1, 2, 3, 4})
+	f.Add([]byte{0x12, 0x04, 0x08, 0x01, 0x10, 0x02})
+	f.Add([]byte{0x12, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var walk func(b []byte, depth int) error
+		walk = func(b []byte, depth int) error {
+			return benchPBFields(b, func(num, wt int, v uint64, data []byte) error {
+				if len(data) > len(b) {
+					t.Fatalf("field %d: %d bytes out of %d", num, len(data), len(b))
+				}
+				if wt == 2 && depth < 4 {
+					_ = walk(data, depth+1)
+				}
+				return nil
+			})
+		}
+		_ = walk(b, 0)
+	})
 }
 
 func TestBenchHeapByPartFindsAllocations(t *testing.T) {
