@@ -463,7 +463,6 @@ const (
 // this process, plus the clients the bench needs to talk to them.
 type benchStack struct {
 	base      string // the relay, http://127.0.0.1:port
-	sim       *sim.Sim
 	ep        sim.Endpoints
 	transport string
 	relayHTTP *http.Client // plain HTTP to the relay
@@ -501,9 +500,15 @@ func startBenchStack(ctx context.Context, agents int, transport string, log *zap
 		ln.Close()
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
+	abandon := func() {
+		ln.Close()
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = s.Run(done) // closes the listeners New bound
+	}
 	cfg, err := demoConfig(s, secret, base, "127.0.0.1", port, "")
 	if err != nil {
-		ln.Close()
+		abandon()
 		return nil, err
 	}
 	ep := s.Endpoints()
@@ -522,14 +527,14 @@ func startBenchStack(ctx context.Context, agents int, transport string, log *zap
 	cfg.Listener = ln
 	app, err := NewApp(cfg, log.Named("relay"))
 	if err != nil {
-		ln.Close()
+		abandon()
 		return nil, err
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(ep.CACertPEM)
 	tc := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	st := &benchStack{
-		base: base, sim: s, ep: ep, transport: transport, tlsConfig: tc,
+		base: base, ep: ep, transport: transport, tlsConfig: tc,
 		relayHTTP: &http.Client{Timeout: benchWait, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}},
 		simHTTP:   &http.Client{Timeout: benchWait, Transport: &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: 1024}},
 	}
@@ -571,9 +576,10 @@ func (st *benchStack) waitReady(ctx context.Context) error {
 			if rsp.StatusCode == http.StatusOK {
 				return nil
 			}
+			err = fmt.Errorf("GET /readyz: %s", rsp.Status)
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("the relay did not become ready: %v", errors.Join(err, ctx.Err()))
+			return fmt.Errorf("the relay did not become ready: %w", errors.Join(err, ctx.Err()))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
