@@ -3,24 +3,13 @@ package bosh
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Namespaces of XEP-0124, XEP-0206 and RFC 6120.
-const (
-	nsHTTPBind = "http://jabber.org/protocol/httpbind"
-	nsXBOSH    = "urn:xmpp:xbosh"
-	nsStream   = "http://etherx.jabber.org/streams"
-	nsClient   = "jabber:client"
+	"finesse-relay/xmpp/bosh/wire"
 )
-
-// maxBodyDepth bounds the element nesting accepted in a response body.
-const maxBodyDepth = 256
 
 // Body is one parsed XEP-0124 <body/> wrapper element.
 //
@@ -57,94 +46,28 @@ type Body struct {
 // Element nesting is limited to 256 levels, DTDs and entity declarations are
 // refused.
 func ParseBody(data []byte) (*Body, error) {
-	b, err := parseBody(data)
+	wb, err := wire.ParseBody(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
+	b, err := bodyAttrs(wb.Attr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	b.Payload = wb.Payload
 	return b, nil
 }
 
-func parseBody(data []byte) (*Body, error) {
-	d := xml.NewDecoder(bytes.NewReader(data))
-	d.Strict = true
-	var (
-		body       *Body
-		prefixes   map[string]string
-		depth      int
-		childStart int64
-		ended      bool
-	)
-	for {
-		off := d.InputOffset()
-		tok, err := d.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if ended {
-				return nil, errors.New("content after </body>")
-			}
-			depth++
-			if depth > maxBodyDepth {
-				return nil, fmt.Errorf("elements nested deeper than %d", maxBodyDepth)
-			}
-			switch depth {
-			case 1:
-				if t.Name.Space != nsHTTPBind || t.Name.Local != "body" {
-					return nil, fmt.Errorf("root element is {%s}%s, want {%s}body", t.Name.Space, t.Name.Local, nsHTTPBind)
-				}
-				body, prefixes, err = bodyAttrs(t)
-				if err != nil {
-					return nil, err
-				}
-			case 2:
-				childStart = off
-			}
-		case xml.EndElement:
-			depth--
-			switch depth {
-			case 0:
-				ended = true
-			case 1:
-				raw := data[childStart:d.InputOffset()]
-				body.Payload = append(body.Payload, withNamespaces(raw, "", prefixes))
-			}
-		case xml.CharData:
-			if depth <= 1 && len(bytes.TrimSpace(t)) > 0 {
-				return nil, errors.New("character data outside of a payload element")
-			}
-		case xml.Directive:
-			return nil, errors.New("markup declarations are not allowed")
-		case xml.ProcInst:
-			if depth > 0 || t.Target != "xml" {
-				return nil, errors.New("processing instruction inside the body")
-			}
-		}
-	}
-	if !ended {
-		return nil, errors.New("no complete <body/> element")
-	}
-	return body, nil
-}
-
-// bodyAttrs reads the attributes of a <body/> start element and the
-// namespace prefixes it declares.
-func bodyAttrs(start xml.StartElement) (*Body, map[string]string, error) {
+// bodyAttrs reads the attributes of a <body/> start tag.
+func bodyAttrs(attrs []xml.Attr) (*Body, error) {
 	b := &Body{}
-	prefixes := make(map[string]string)
-	for _, a := range start.Attr {
+	for _, a := range attrs {
 		var err error
 		switch {
-		case a.Name.Space == "xmlns":
-			prefixes[a.Name.Local] = a.Value
-		case a.Name.Space == nsXBOSH && a.Name.Local == "restart":
-			b.Restart = a.Value == "true" || a.Value == "1"
+		case wire.IsRestart(a):
+			b.Restart = true
 		case a.Name.Space != "":
-			// xml:lang, xmpp:version, xmpp:restartlogic, …: not needed.
+			// xmlns:*, xml:lang, xmpp:version, xmpp:restartlogic, …: not needed.
 		default:
 			switch a.Name.Local {
 			case "sid":
@@ -162,13 +85,13 @@ func bodyAttrs(start xml.StartElement) (*Body, map[string]string, error) {
 			case "ver":
 				b.Ver = a.Value
 			case "wait":
-				b.Wait, err = seconds(a.Value)
+				b.Wait, err = wire.ParseSeconds(a.Value)
 			case "inactivity":
-				b.Inactivity, err = seconds(a.Value)
+				b.Inactivity, err = wire.ParseSeconds(a.Value)
 			case "polling":
-				b.Polling, err = seconds(a.Value)
+				b.Polling, err = wire.ParseSeconds(a.Value)
 			case "maxpause":
-				b.MaxPause, err = seconds(a.Value)
+				b.MaxPause, err = wire.ParseSeconds(a.Value)
 			case "hold":
 				b.Hold, err = smallInt(a.Value)
 			case "requests":
@@ -176,24 +99,10 @@ func bodyAttrs(start xml.StartElement) (*Body, map[string]string, error) {
 			}
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("attribute %s: %w", a.Name.Local, err)
+			return nil, fmt.Errorf("attribute %s: %w", a.Name.Local, err)
 		}
 	}
-	return b, prefixes, nil
-}
-
-// maxSeconds bounds every duration attribute (one day).
-const maxSeconds = 86400
-
-func seconds(v string) (time.Duration, error) {
-	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
-	if err != nil {
-		return 0, err
-	}
-	if n > maxSeconds {
-		return 0, fmt.Errorf("%d seconds is more than %d", n, maxSeconds)
-	}
-	return time.Duration(n) * time.Second, nil
+	return b, nil
 }
 
 func smallInt(v string) (int, error) {
@@ -208,7 +117,7 @@ func (w *bodyWriter) attr(name, value string) {
 	w.WriteByte(' ')
 	w.WriteString(name)
 	w.WriteString("='")
-	w.WriteString(escapeAttr(value))
+	w.WriteString(wire.EscapeAttr(value))
 	w.WriteByte('\'')
 }
 
@@ -223,7 +132,7 @@ func (w *bodyWriter) open(rid uint64, sid string) {
 
 // close ends the body start tag, writes the payload and the end tag.
 func (w *bodyWriter) close(payload [][]byte) []byte {
-	w.attr("xmlns", nsHTTPBind)
+	w.attr("xmlns", wire.NSHTTPBind)
 	if len(payload) == 0 {
 		w.WriteString("/>")
 		return w.Bytes()

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"finesse-relay/xmpp/bosh/wire"
 )
 
 // Retransmission policy for network errors (XEP-0124 §14).
@@ -73,9 +75,9 @@ type Conn struct {
 	out      []outItem // waiting to be sent, in order
 	outBytes int
 
-	scanBuf []byte       // written bytes not yet forming a complete item
-	header  streamHeader // last stream header written by the client
-	headers int          // stream headers written so far
+	scanBuf []byte            // written bytes not yet forming a complete item
+	header  wire.StreamHeader // last stream header written by the client
+	headers int               // stream headers written so far
 
 	readBuf bytes.Buffer
 	readErr error // returned once readBuf is drained
@@ -156,7 +158,7 @@ func dial(ctx context.Context, cfg Config) (*Conn, error) {
 	w.attr("wait", strconv.Itoa(int(cfg.Wait/time.Second)))
 	w.attr("xml:lang", cfg.Lang)
 	w.attr("xmpp:version", "1.0")
-	w.attr("xmlns:xmpp", nsXBOSH)
+	w.attr("xmlns:xmpp", wire.NSXBOSH)
 	req := w.close(nil)
 	rid := c.nextRID
 	c.nextRID++
@@ -245,9 +247,9 @@ func (c *Conn) Params() Params {
 // writeHeaderLocked appends the synthesized server stream header to the read
 // stream.
 func (c *Conn) writeHeaderLocked() {
-	c.readBuf.WriteString("<stream:stream xmlns='" + nsClient + "' xmlns:stream='" + nsStream + "' version='1.0'")
-	c.readBuf.WriteString(" from='" + escapeAttr(c.params.From) + "' id='" + escapeAttr(c.params.StreamID) + "'")
-	c.readBuf.WriteString(" xml:lang='" + escapeAttr(c.cfg.Lang) + "'>")
+	c.readBuf.WriteString("<stream:stream xmlns='" + wire.NSClient + "' xmlns:stream='" + wire.NSStream + "' version='1.0'")
+	c.readBuf.WriteString(" from='" + wire.EscapeAttr(c.params.From) + "' id='" + wire.EscapeAttr(c.params.StreamID) + "'")
+	c.readBuf.WriteString(" xml:lang='" + wire.EscapeAttr(c.cfg.Lang) + "'>")
 }
 
 // broadcastLocked wakes every goroutine waiting for a state change.
@@ -350,11 +352,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 // scanLocked moves every complete item of scanBuf to the output queue.
 func (c *Conn) scanLocked() error {
 	for len(c.scanBuf) > 0 {
-		kind, n, err := scanItem(c.scanBuf)
+		kind, n, err := wire.ScanItem(c.scanBuf)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %w", ErrProtocol, err)
 		}
-		if kind == itemNeedMore {
+		if kind == wire.ItemNeedMore {
 			if int64(len(c.scanBuf)) > c.cfg.MaxBodySize {
 				return fmt.Errorf("%w: element of more than %d bytes written", ErrBodyTooLarge, c.cfg.MaxBodySize)
 			}
@@ -362,10 +364,10 @@ func (c *Conn) scanLocked() error {
 		}
 		item := c.scanBuf[:n]
 		switch kind {
-		case itemStreamStart:
-			h, err := parseStreamHeader(item)
+		case wire.ItemStreamStart:
+			h, err := wire.ParseStreamHeader(item)
 			if err != nil {
-				return err
+				return fmt.Errorf("%w: %w", ErrProtocol, err)
 			}
 			c.header = h
 			c.headers++
@@ -377,18 +379,18 @@ func (c *Conn) scanLocked() error {
 				c.writeHeaderLocked()
 				c.broadcastLocked()
 			}
-		case itemStreamEnd:
+		case wire.ItemStreamEnd:
 			c.out = append(c.out, outItem{kind: outTerminate})
 			c.termQueued = true
-		case itemElement:
+		case wire.ItemElement:
 			if c.headers == 0 {
 				return fmt.Errorf("%w: element written before the stream header", ErrProtocol)
 			}
-			ns := c.header.defaultNS
+			ns := c.header.DefaultNS
 			if ns == "" {
-				ns = nsClient
+				ns = wire.NSClient
 			}
-			el := withNamespaces(bytes.Clone(item), ns, c.header.prefixes)
+			el := wire.WithNamespaces(bytes.Clone(item), ns, c.header.Prefixes)
 			c.out = append(c.out, outItem{kind: outPayload, data: el})
 			c.outBytes += len(el)
 		}
@@ -479,7 +481,7 @@ func (c *Conn) sendOutLocked() {
 		w.attr("to", c.cfg.Domain)
 		w.attr("xml:lang", c.cfg.Lang)
 		w.attr("xmpp:restart", "true")
-		w.attr("xmlns:xmpp", nsXBOSH)
+		w.attr("xmlns:xmpp", wire.NSXBOSH)
 		c.startLocked(rid, w.close(nil))
 		return
 	}

@@ -594,11 +594,21 @@ func TestCloseIsBoundedWhenServerHangs(t *testing.T) {
 	}
 }
 
-func TestWriteMustStartWithStreamHeader(t *testing.T) {
-	f := newFakeCM(t, stdCreation, holdThenEmpty(time.Minute))
-	c := dialFake(t, f, bosh.Config{})
-	if _, err := c.Write([]byte("<message/>")); !errors.Is(err, bosh.ErrProtocol) {
-		t.Errorf("stanza before the header: %v, want ErrProtocol", err)
+func TestWriteRejectsWhatIsNotAStream(t *testing.T) {
+	tests := []struct{ name, write string }{
+		{"stanza before the header", "<message/>"},
+		{"character data", clientHead + "hello"},
+		{"header not in the streams namespace", "<stream:stream xmlns='jabber:client' xmlns:stream='urn:wrong'>"},
+		{"markup declaration", clientHead + "<!DOCTYPE x>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeCM(t, stdCreation, holdThenEmpty(time.Minute))
+			c := dialFake(t, f, bosh.Config{})
+			if _, err := c.Write([]byte(tt.write)); !errors.Is(err, bosh.ErrProtocol) {
+				t.Errorf("Write(%q) = %v, want ErrProtocol", tt.write, err)
+			}
+		})
 	}
 }
 

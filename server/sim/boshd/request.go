@@ -5,26 +5,15 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
+
+	"finesse-relay/xmpp/bosh/wire"
 )
 
-// Namespaces of XEP-0124, XEP-0206 and RFC 6120.
-const (
-	nsHTTPBind = "http://jabber.org/protocol/httpbind"
-	nsXBOSH    = "urn:xmpp:xbosh"
-	nsStream   = "http://etherx.jabber.org/streams"
-	nsClient   = "jabber:client"
-)
-
-// Limits on request attributes.
-const (
-	maxBodyDepth = 256
-	maxRID       = 1 << 53 // XEP-0124 §7
-	maxSeconds   = 86400
-)
+// maxRID bounds request ids (XEP-0124 §7: below 2^53).
+const maxRID = 1 << 53
 
 // request is a parsed client <body/>.
 type request struct {
@@ -45,93 +34,29 @@ type request struct {
 
 // parseRequest parses a request body: exactly one <body/> in the httpbind
 // namespace with a valid rid. DTDs, processing instructions inside the body
-// and text outside the payload elements are refused.
+// and text outside the payload elements are refused. Errors wrap errProtocol.
 func parseRequest(data []byte) (*request, error) {
-	req, err := parseRequestBody(data)
+	body, err := wire.ParseBody(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errProtocol, err)
 	}
+	req, err := requestAttrs(body.Attr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errProtocol, err)
+	}
+	req.payload = body.Payload
 	return req, nil
 }
 
-func parseRequestBody(data []byte) (*request, error) {
-	d := xml.NewDecoder(bytes.NewReader(data))
-	d.Strict = true
-	var (
-		req        *request
-		prefixes   map[string]string
-		depth      int
-		childStart int64
-		ended      bool
-	)
-	for {
-		off := d.InputOffset()
-		tok, err := d.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if ended {
-				return nil, errors.New("content after </body>")
-			}
-			depth++
-			if depth > maxBodyDepth {
-				return nil, fmt.Errorf("elements nested deeper than %d", maxBodyDepth)
-			}
-			switch depth {
-			case 1:
-				if t.Name.Space != nsHTTPBind || t.Name.Local != "body" {
-					return nil, fmt.Errorf("root element is {%s}%s, want {%s}body", t.Name.Space, t.Name.Local, nsHTTPBind)
-				}
-				req, prefixes, err = requestAttrs(t)
-				if err != nil {
-					return nil, err
-				}
-			case 2:
-				childStart = off
-			}
-		case xml.EndElement:
-			depth--
-			switch depth {
-			case 0:
-				ended = true
-			case 1:
-				raw := data[childStart:d.InputOffset()]
-				req.payload = append(req.payload, withNamespaces(raw, "", prefixes))
-			}
-		case xml.CharData:
-			if depth <= 1 && len(bytes.TrimSpace(t)) > 0 {
-				return nil, errors.New("character data outside of a payload element")
-			}
-		case xml.Directive:
-			return nil, errors.New("markup declarations are not allowed")
-		case xml.ProcInst:
-			if depth > 0 || t.Target != "xml" {
-				return nil, errors.New("processing instruction inside the body")
-			}
-		}
-	}
-	if !ended {
-		return nil, errors.New("no complete <body/> element")
-	}
-	return req, nil
-}
-
-func requestAttrs(start xml.StartElement) (*request, map[string]string, error) {
+// requestAttrs reads the attributes of a request's <body/> start tag.
+func requestAttrs(attrs []xml.Attr) (*request, error) {
 	r := &request{hold: -1}
-	prefixes := make(map[string]string)
 	hasRID := false
-	for _, a := range start.Attr {
+	for _, a := range attrs {
 		var err error
 		switch {
-		case a.Name.Space == "xmlns":
-			prefixes[a.Name.Local] = a.Value
-		case a.Name.Space == nsXBOSH && a.Name.Local == "restart":
-			r.restart = a.Value == "true" || a.Value == "1"
+		case wire.IsRestart(a):
+			r.restart = true
 		case a.Name.Space == "http://www.w3.org/XML/1998/namespace" && a.Name.Local == "lang":
 			r.lang = a.Value
 		case a.Name.Space != "":
@@ -156,24 +81,20 @@ func requestAttrs(start xml.StartElement) (*request, map[string]string, error) {
 				n, err = strconv.ParseUint(strings.TrimSpace(a.Value), 10, 8)
 				r.hold, r.hasHold = int(n), true
 			case "wait":
-				var n uint64
-				n, err = strconv.ParseUint(strings.TrimSpace(a.Value), 10, 32)
-				if err == nil && n > maxSeconds {
-					err = fmt.Errorf("%d seconds is more than %d", n, maxSeconds)
-				}
-				r.wait, r.hasWait = time.Duration(n)*time.Second, true
+				r.wait, err = wire.ParseSeconds(a.Value)
+				r.hasWait = true
 			case "pause":
 				r.hasPause = true
 			}
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("attribute %s: %w", a.Name.Local, err)
+			return nil, fmt.Errorf("attribute %s: %w", a.Name.Local, err)
 		}
 	}
 	if !hasRID {
-		return nil, nil, errors.New("missing rid")
+		return nil, errors.New("missing rid")
 	}
-	return r, prefixes, nil
+	return r, nil
 }
 
 // responseBody builds a response <body/> with extra attributes (already
@@ -182,7 +103,7 @@ func responseBody(attrs string, payload [][]byte) []byte {
 	var b bytes.Buffer
 	b.WriteString("<body")
 	b.WriteString(attrs)
-	b.WriteString(" xmlns='" + nsHTTPBind + "' xmlns:stream='" + nsStream + "'")
+	b.WriteString(" xmlns='" + wire.NSHTTPBind + "' xmlns:stream='" + wire.NSStream + "'")
 	if len(payload) == 0 {
 		b.WriteString("/>")
 		return b.Bytes()
@@ -199,12 +120,12 @@ func responseBody(attrs string, payload [][]byte) []byte {
 func terminateBody(condition string, payload [][]byte) []byte {
 	attrs := " type='terminate'"
 	if condition != "" {
-		attrs += " condition='" + escapeAttr(condition) + "'"
+		attrs += " condition='" + wire.EscapeAttr(condition) + "'"
 	}
 	return responseBody(attrs, payload)
 }
 
 // attr formats one attribute for responseBody.
 func attr(name, value string) string {
-	return " " + name + "='" + escapeAttr(value) + "'"
+	return " " + name + "='" + wire.EscapeAttr(value) + "'"
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"finesse-relay/xmpp/bosh/wire"
 )
 
 // session is one BOSH session: the rid window, the held requests, and the
@@ -86,7 +88,7 @@ func newSession(srv *Server, sid string, hold, requests int, wait time.Duration,
 // streamHeader is the client stream header written to the XMPP server at
 // session creation and at each restart.
 func (s *session) streamHeader() string {
-	return "<?xml version='1.0'?><stream:stream xmlns='" + nsClient + "' xmlns:stream='" + nsStream +
+	return "<?xml version='1.0'?><stream:stream xmlns='" + wire.NSClient + "' xmlns:stream='" + wire.NSStream +
 		"' version='1.0'" + attr("to", s.srv.cfg.Domain) + attr("xml:lang", s.lang) + ">"
 }
 
@@ -292,7 +294,7 @@ func (s *session) bodyLocked(p *pending, payload [][]byte) []byte {
 		attr("inactivity", strconv.Itoa(int(s.inactivity/time.Second))) +
 		attr("polling", strconv.Itoa(polling)) +
 		attr("ver", "1.6") + attr("from", from) + attr("authid", s.streamID) + attr("secure", "true") +
-		attr("xmpp:version", "1.0") + attr("xmpp:restartlogic", "true") + attr("xmlns:xmpp", nsXBOSH)
+		attr("xmpp:version", "1.0") + attr("xmpp:restartlogic", "true") + attr("xmlns:xmpp", wire.NSXBOSH)
 	return responseBody(attrs, payload)
 }
 
@@ -516,36 +518,36 @@ func (s *session) readLoop() {
 // is false when reading should stop.
 func (s *session) consume(buf []byte) (used int, ok bool) {
 	for used < len(buf) {
-		kind, n, err := scanItem(buf[used:])
+		kind, n, err := wire.ScanItem(buf[used:])
 		if err != nil {
 			s.log.Warn("malformed XMPP server output", zap.Error(err))
 			s.serverGone(err)
 			return used, false
 		}
-		if kind == itemNeedMore {
+		if kind == wire.ItemNeedMore {
 			return used, true
 		}
 		item := buf[used : used+n]
 		used += n
 		switch kind {
-		case itemStreamStart:
-			h, err := parseStreamHeader(item)
+		case wire.ItemStreamStart:
+			h, err := wire.ParseStreamHeader(item)
 			if err != nil {
 				s.serverGone(err)
 				return used, false
 			}
 			s.mu.Lock()
-			s.headerSeen, s.streamFrom, s.streamID, s.prefixes = true, h.from, h.id, h.prefixes
+			s.headerSeen, s.streamFrom, s.streamID, s.prefixes = true, h.From, h.ID, h.Prefixes
 			s.dispatchLocked()
 			s.mu.Unlock()
-		case itemStreamEnd:
+		case wire.ItemStreamEnd:
 			s.mu.Lock()
 			s.ended = true
 			s.dispatchLocked()
 			s.mu.Unlock()
-		case itemElement:
+		case wire.ItemElement:
 			s.mu.Lock()
-			el := withNamespaces(bytes.Clone(item), nsClient, s.prefixes)
+			el := wire.WithNamespaces(bytes.Clone(item), wire.NSClient, s.prefixes)
 			for s.outBytes > 0 && s.outBytes+len(el) > s.maxQueue && !s.gone {
 				ch := s.changed
 				s.mu.Unlock()
@@ -560,7 +562,7 @@ func (s *session) consume(buf []byte) (used int, ok bool) {
 			}
 			s.out = append(s.out, el)
 			s.outBytes += len(el)
-			if name := string(tagName(el)); name == "stream:error" {
+			if name := string(wire.TagName(el)); name == "stream:error" {
 				s.ended = true
 				s.endCond = conditionRemoteStreamError
 			}
