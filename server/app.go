@@ -102,6 +102,12 @@ func (a *App) URL() string {
 // requests finish (bounded by SHUTDOWN_TIMEOUT) and returns.
 func (a *App) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
+	// The session manager first: nothing may be accepted before it runs.
+	g.Go(func() error { return a.manager.Run(ctx) })
+	select {
+	case <-a.manager.Running():
+	case <-ctx.Done():
+	}
 	handler := a.metrics.instrument(a.mux)
 	g.Go(func() error {
 		return serve(ctx, newHTTPServer(handler, a.cfg.Certificate), a.main, a.cfg.ShutdownTimeout)
@@ -116,7 +122,6 @@ func (a *App) Run(ctx context.Context) error {
 	for _, w := range a.cfg.Warnings {
 		a.log.Warn(w)
 	}
-	g.Go(func() error { return a.manager.Run(ctx) })
 	g.Go(func() error {
 		<-ctx.Done()
 		a.ready.ready.Store(false)

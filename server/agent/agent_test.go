@@ -284,19 +284,11 @@ func newRig(t *testing.T, user finesse.User, tweak func(*Config)) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = m.Run(ctx); close(done) }()
-	for m.ctxNil() {
-		time.Sleep(time.Millisecond)
-	}
+	<-m.Running()
 	r.m = m
 	r.stop = func() { cancel(); <-done }
 	t.Cleanup(r.stop)
 	return r
-}
-
-func (m *Manager) ctxNil() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.ctx == nil
 }
 
 func password(id string) Credentials {

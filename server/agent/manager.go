@@ -68,6 +68,7 @@ type Manager struct {
 	ctx      context.Context // the Run context; nil when not running
 	sessions map[string]*Session
 	wg       sync.WaitGroup
+	running  chan struct{} // closed once Run accepts Joins
 }
 
 // NewManager returns a Manager; Run must be running before Join succeeds.
@@ -75,8 +76,11 @@ func NewManager(cfg Config) (*Manager, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	return &Manager{cfg: cfg, log: cfg.Logger.Named("agent"), sessions: make(map[string]*Session)}, nil
+	return &Manager{cfg: cfg, log: cfg.Logger.Named("agent"), sessions: make(map[string]*Session), running: make(chan struct{})}, nil
 }
+
+// Running is closed once Run accepts Joins.
+func (m *Manager) Running() <-chan struct{} { return m.running }
 
 // Run lets the Manager create Sessions until ctx is done, then ends every
 // Session gracefully (unsubscribe, unavailable presence, close) and returns
@@ -85,6 +89,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.ctx = ctx
 	m.mu.Unlock()
+	close(m.running)
 	<-ctx.Done()
 	m.mu.Lock()
 	m.ctx = nil
