@@ -30,22 +30,23 @@ type App struct {
 	main     net.Listener
 	redirect net.Listener // nil unless server.http.port is set with TLS
 
-	up      *upstream
-	ids     *ids.Client // nil when SSO is not configured
-	manager *agent.Manager
-	tickets *gadget.Tickets
-	gateway *gadget.Gateway
-	proxy   http.Handler
-	relay   *relaySessions
-	credsMu sync.Mutex
-	creds   map[string]*credHolder // loginId → the agent's newest verified credential
+	up             *upstream
+	ids            *ids.Client // nil when SSO is not configured
+	manager        *agent.Manager
+	tickets        *gadget.Tickets
+	gateway        *gadget.Gateway
+	proxy          http.Handler
+	relay          *relaySessions
+	tokenRefreshes refreshMetrics
+	credsMu        sync.Mutex
+	creds          map[string]*credHolder // loginId → the agent's newest verified credential
 }
 
 // NewApp builds the relay from cfg and binds its listeners.
 func NewApp(cfg *Config, log *zap.Logger) (*App, error) {
 	reg, m := newRegistry()
 	a := &App{cfg: cfg, log: log, reg: reg, metrics: m, mux: http.NewServeMux(),
-		relay: newRelaySessions(), creds: make(map[string]*credHolder)}
+		relay: newRelaySessions(), creds: make(map[string]*credHolder), tokenRefreshes: newRefreshMetrics(reg)}
 	var err error
 	if a.main = cfg.Listener; a.main == nil {
 		if a.main, err = listen("server.port", cfg.ListenHost, cfg.HTTPSPort); err != nil {

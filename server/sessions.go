@@ -102,6 +102,8 @@ func (st *relaySessions) delete(tok string) {
 // sign-in of that agent; the newest verified credential wins.
 type credHolder struct {
 	mu       sync.Mutex
+	last     string        // the access token last handed out (refresh detection)
+	refresh  func(ok bool) // counts IdS refreshes and refresh failures; may be nil
 	sso      bool
 	password string             // non-SSO
 	token    string             // SSO token handed over by a gadget
@@ -123,15 +125,29 @@ func (h *credHolder) secret(context.Context) (string, error) {
 		return password, nil
 	case source != nil:
 		t, err := source.Token()
-		if errors.Is(err, ids.ErrSignInAgain) {
-			return "", fmt.Errorf("%w: %w", agent.ErrSignInAgain, err)
-		}
 		if err != nil {
+			h.countRefresh(false)
+			if errors.Is(err, ids.ErrSignInAgain) {
+				return "", fmt.Errorf("%w: %w", agent.ErrSignInAgain, err)
+			}
 			return "", err
+		}
+		h.mu.Lock()
+		refreshed := h.last != "" && h.last != t.AccessToken
+		h.last = t.AccessToken
+		h.mu.Unlock()
+		if refreshed {
+			h.countRefresh(true)
 		}
 		return t.AccessToken, nil
 	default:
 		return token, nil
+	}
+}
+
+func (h *credHolder) countRefresh(ok bool) {
+	if h.refresh != nil {
+		h.refresh(ok)
 	}
 }
 
@@ -191,7 +207,7 @@ func (a *App) join(ctx context.Context, id string, c signInCreds) (*agent.Sessio
 	a.credsMu.Lock()
 	h := a.creds[user.LoginID]
 	if h == nil {
-		h = &credHolder{}
+		h = &credHolder{refresh: a.tokenRefreshes.count}
 		a.creds[user.LoginID] = h
 	}
 	a.credsMu.Unlock()
