@@ -36,7 +36,12 @@ async function containerPage() {
 </script>${content}`;
 }
 
-const keep = (file, name) => { mkdirSync(docs, { recursive: true }); copyFileSync(file, path.join(docs, name)); };
+// Screenshots always go to $ARTIFACTS; UPDATE_SCREENSHOTS=1 also refreshes the README's copies.
+const keep = (file, name) => {
+  if (!process.env.UPDATE_SCREENSHOTS) return;
+  mkdirSync(docs, { recursive: true });
+  copyFileSync(file, path.join(docs, name));
+};
 
 async function ssoSignIn(page, user, returnPath = '/') {
   await page.goto(demo.base + returnPath);
