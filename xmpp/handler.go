@@ -116,110 +116,69 @@ func decodeItem(it rawItem) (finesse.Update, error) {
 // isEvent reports whether the message had a pubsub event at all. Errors
 // are errors of the token stream only.
 func readEventItems(d *xml.Decoder) (items []rawItem, isEvent bool, err error) {
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, false, eofErr(err)
-		}
-		switch se := tok.(type) {
-		case xml.EndElement:
-			return items, isEvent, nil
-		case xml.StartElement:
-			if se.Name.Space != nsPubSubEvent || se.Name.Local != "event" {
-				if err := d.Skip(); err != nil {
-					return nil, false, err
-				}
-				continue
-			}
-			isEvent = true
-			if items, err = readEvent(d, items); err != nil {
-				return nil, false, err
-			}
-		}
+	isEventElem := func(n xml.Name) bool { return n.Space == nsPubSubEvent && n.Local == "event" }
+	err = eachChild(d, isEventElem, func(xml.StartElement) error {
+		isEvent = true
+		return eachChild(d, localIs("items"), func(itemsElem xml.StartElement) error {
+			node := attrValue(itemsElem, "node")
+			// Items without a <notification> (retractions, empty items) add nothing.
+			return eachChild(d, localIs("item"), func(xml.StartElement) error {
+				return eachChild(d, localIs("notification"), func(xml.StartElement) error {
+					var buf bytes.Buffer
+					if err := writeInner(d, &buf); err != nil {
+						return err
+					}
+					items = append(items, rawItem{node: node, content: buf.Bytes()})
+					return nil
+				})
+			})
+		})
+	})
+	if err != nil {
+		return nil, false, eofErr(err)
 	}
+	return items, isEvent, nil
 }
 
-// readEvent reads the children of <event> up to its end tag.
-func readEvent(d *xml.Decoder, items []rawItem) ([]rawItem, error) {
+// localIs matches an element by local name (Finesse payloads are matched so).
+func localIs(local string) func(xml.Name) bool {
+	return func(n xml.Name) bool { return n.Local == local }
+}
+
+// eachChild reads the children of the element whose start tag was just
+// read, up to its end tag: fn handles each child that match accepts and
+// must consume it to its end tag; other children are skipped.
+func eachChild(d *xml.Decoder, match func(xml.Name) bool, fn func(xml.StartElement) error) error {
 	for {
 		tok, err := d.Token()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		switch t := tok.(type) {
 		case xml.EndElement:
-			return items, nil
+			return nil
 		case xml.StartElement:
-			if t.Name.Local != "items" {
+			if !match(t.Name) {
 				if err := d.Skip(); err != nil {
-					return nil, err
+					return err
 				}
 				continue
 			}
-			node := attrValue(t, "node")
-			if items, err = readItems(d, node, items); err != nil {
-				return nil, err
+			if err := fn(t); err != nil {
+				return err
 			}
-		}
-	}
-}
-
-// readItems reads the children of <items node> up to its end tag. Items
-// without a <notification> (retractions, empty items) are skipped.
-func readItems(d *xml.Decoder, node string, items []rawItem) ([]rawItem, error) {
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, err
-		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return items, nil
-		case xml.StartElement:
-			if t.Name.Local != "item" {
-				if err := d.Skip(); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			if items, err = readItem(d, node, items); err != nil {
-				return nil, err
-			}
-		}
-	}
-}
-
-// readItem reads the children of <item> up to its end tag.
-func readItem(d *xml.Decoder, node string, items []rawItem) ([]rawItem, error) {
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, err
-		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return items, nil
-		case xml.StartElement:
-			if t.Name.Local != "notification" {
-				if err := d.Skip(); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			var buf bytes.Buffer
-			if err := writeInner(d, &buf); err != nil {
-				return nil, err
-			}
-			items = append(items, rawItem{node: node, content: buf.Bytes()})
 		}
 	}
 }
 
 // writeInner writes the content of the element whose start tag was just
-// read back as XML text, up to (not including) its end tag: character data
-// escaped (so that escaped Updates come out as on the wire), elements
-// without namespace declarations (Finesse payloads are matched by local
-// name). Comments, processing instructions and directives are dropped.
+// read, up to (not including) its end tag. Text directly inside it is
+// written as decoded: for the escaped form Finesse sends, that text is the
+// <Update> document itself, which finesse.ParseNotification then takes as
+// inline XML without unescaping it a second time. Inside child elements
+// (the inline form) text is escaped again and elements are written without
+// namespace declarations (Finesse payloads are matched by local name).
+// Comments, processing instructions and directives are dropped.
 func writeInner(d *xml.Decoder, buf *bytes.Buffer) error {
 	depth := 0
 	for {
@@ -252,7 +211,11 @@ func writeInner(d *xml.Decoder, buf *bytes.Buffer) error {
 			buf.WriteString(t.Name.Local)
 			buf.WriteByte('>')
 		case xml.CharData:
-			escapeXML(buf, t)
+			if depth == 0 {
+				buf.Write(t)
+			} else {
+				escapeXML(buf, t)
+			}
 		}
 	}
 }
