@@ -27,7 +27,13 @@ type stack struct {
 	stop func()
 }
 
-func startStack(t *testing.T, set map[string]string) *stack {
+// stackOptions adjust the simulator's and the relay's configuration.
+type stackOptions struct {
+	sim   func(*sim.Config)
+	relay func(*Config)
+}
+
+func startStack(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -36,8 +42,12 @@ func startStack(t *testing.T, set map[string]string) *stack {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	base := "http://127.0.0.1:" + port
 	secret := randomToken()
-	s, err := sim.New(sim.Config{Fast: true, Seed: 7, CallInterval: -1, ClientID: demoClientID, ClientSecret: secret,
-		RedirectURIs: []string{base + "/idscallback"}, Logger: zap.NewNop()})
+	sc := sim.Config{Fast: true, Seed: 7, CallInterval: -1, ClientID: demoClientID, ClientSecret: secret,
+		RedirectURIs: []string{base + "/idscallback"}, Logger: zap.NewNop()}
+	if opts.sim != nil {
+		opts.sim(&sc)
+	}
+	s, err := sim.New(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,15 +55,8 @@ func startStack(t *testing.T, set map[string]string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range set {
-		switch k {
-		case "RESUME_RING_SIZE":
-			fmt.Sscan(v, &cfg.RingSize)
-		case "CONNECTION_QUEUE_SIZE":
-			fmt.Sscan(v, &cfg.QueueSize)
-		case "TICKET_TTL":
-			cfg.TicketTTL, _ = time.ParseDuration(v)
-		}
+	if opts.relay != nil {
+		opts.relay(cfg)
 	}
 	cfg.Listener = ln
 	app, err := NewApp(cfg, testLogger(t))
@@ -141,6 +144,18 @@ func (st *stack) dial(t *testing.T, ticket, query string, hdr http.Header) (*web
 	return websocket.DefaultDialer.Dial(u, hdr)
 }
 
+// open dials the WebSocket and fails the test if that is refused; the
+// connection is closed when the test ends.
+func (st *stack) open(t *testing.T, ticket, query string) *websocket.Conn {
+	t.Helper()
+	c, _, err := st.dial(t, ticket, query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // next reads until pred matches (or fails after a deadline).
 func next(t *testing.T, c *websocket.Conn, pred func(wsMsg) bool) wsMsg {
 	t.Helper()
@@ -161,18 +176,10 @@ func next(t *testing.T, c *websocket.Conn, pred func(wsMsg) bool) wsMsg {
 }
 
 func TestEndToEndTwoTabsSameEventSameSeq(t *testing.T) {
-	st := startStack(t, nil)
+	st := startStack(t, stackOptions{})
 	a := st.signIn(t, "1001")
-	c1, _, err := st.dial(t, a.Ticket, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c1.Close()
-	c2, _, err := st.dial(t, st.ticket(t, a.Session), "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
+	c1 := st.open(t, a.Ticket, "")
+	c2 := st.open(t, st.ticket(t, a.Session), "")
 	w1 := next(t, c1, func(m wsMsg) bool { return m.Type == "welcome" })
 	next(t, c1, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "up" })
 	next(t, c2, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "up" })
@@ -199,12 +206,9 @@ func TestEndToEndTwoTabsSameEventSameSeq(t *testing.T) {
 }
 
 func TestEndToEndResume(t *testing.T) {
-	st := startStack(t, map[string]string{"RESUME_RING_SIZE": "16"})
+	st := startStack(t, stackOptions{relay: func(c *Config) { c.RingSize = 16 }})
 	a := st.signIn(t, "1001")
-	c, _, err := st.dial(t, a.Ticket, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := st.open(t, a.Ticket, "")
 	next(t, c, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "up" })
 	_, rid, _ := st.finesse(t, a.Session, http.MethodPut, "User/1001", "<User><state>LOGIN</state><extension>51001</extension></User>")
 	last := next(t, c, func(m wsMsg) bool { return m.Type == "event" && m.RequestID == rid }).Seq
@@ -213,10 +217,7 @@ func TestEndToEndResume(t *testing.T) {
 	// Missed while disconnected: replayed exactly.
 	_, rid, _ = st.finesse(t, a.Session, http.MethodPut, "User/1001", "<User><state>READY</state></User>")
 	time.Sleep(200 * time.Millisecond)
-	c, _, err = st.dial(t, st.ticket(t, a.Session), fmt.Sprintf("&since=%d", last), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = st.open(t, st.ticket(t, a.Session), fmt.Sprintf("&since=%d", last))
 	w := next(t, c, func(m wsMsg) bool { return m.Type == "welcome" })
 	if !w.Resumed {
 		t.Fatal("want a resumed welcome")
@@ -233,11 +234,7 @@ func TestEndToEndResume(t *testing.T) {
 		st.finesse(t, a.Session, http.MethodPut, "User/1001", "<User><state>"+state+"</state></User>")
 	}
 	time.Sleep(300 * time.Millisecond)
-	c, _, err = st.dial(t, st.ticket(t, a.Session), fmt.Sprintf("&since=%d", last), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c = st.open(t, st.ticket(t, a.Session), fmt.Sprintf("&since=%d", last))
 	w = next(t, c, func(m wsMsg) bool { return m.Type == "welcome" })
 	if w.Resumed {
 		t.Fatal("the ring no longer holds it: resumed must be false")
@@ -249,14 +246,10 @@ func TestEndToEndResume(t *testing.T) {
 }
 
 func TestEndToEndRefusals(t *testing.T) {
-	st := startStack(t, map[string]string{"TICKET_TTL": "300ms"})
+	st := startStack(t, stackOptions{relay: func(c *Config) { c.TicketTTL = 300 * time.Millisecond }})
 	a := st.signIn(t, "1001")
 	b := st.signIn(t, "1002")
-	c, _, err := st.dial(t, a.Ticket, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := st.open(t, a.Ticket, "")
 	next(t, c, func(m wsMsg) bool { return m.Type == "welcome" })
 
 	status := func(rsp *http.Response) int {
@@ -318,7 +311,7 @@ func TestEndToEndRefusals(t *testing.T) {
 }
 
 func TestEndToEndStalledTabDoesNotStallOthers(t *testing.T) {
-	st := startStack(t, map[string]string{"CONNECTION_QUEUE_SIZE": "64"})
+	st := startStack(t, stackOptions{relay: func(c *Config) { c.QueueSize = 64 }})
 	a := st.signIn(t, "1001")
 	// The slow tab never reads and has a tiny socket buffer, so the relay's
 	// writes back up into its queue instead of the kernel's.
@@ -334,11 +327,7 @@ func TestEndToEndStalledTabDoesNotStallOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer slow.Close()
-	fast, _, err := st.dial(t, st.ticket(t, a.Session), "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fast.Close()
+	fast := st.open(t, st.ticket(t, a.Session), "")
 	next(t, fast, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "up" })
 	// The fast tab reads everything as it comes; the slow one never reads.
 	seen := make(chan string, 4096)
@@ -391,7 +380,7 @@ func TestEndToEndStalledTabDoesNotStallOthers(t *testing.T) {
 }
 
 func TestOperatorEndpoints(t *testing.T) {
-	st := startStack(t, nil)
+	st := startStack(t, stackOptions{})
 	for path, want := range map[string]string{"/testbackend": testBackendBody, "/healthz": "ok", "/readyz": "ready", "/metrics": "finesse_relay_ws_connections"} {
 		var rsp *http.Response
 		var err error
@@ -426,13 +415,9 @@ func testLogger(t *testing.T) *zap.Logger {
 }
 
 func TestEndToEndFailoverToSideB(t *testing.T) {
-	st := startStack(t, nil)
+	st := startStack(t, stackOptions{})
 	a := st.signIn(t, "1001")
-	c, _, err := st.dial(t, a.Ticket, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := st.open(t, a.Ticket, "")
 	next(t, c, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "up" })
 	_, rid, _ := st.finesse(t, a.Session, http.MethodPut, "User/1001", "<User><state>LOGIN</state><extension>51001</extension></User>")
 	next(t, c, func(m wsMsg) bool { return m.Type == "event" && m.RequestID == rid })
@@ -462,13 +447,9 @@ func TestEndToEndFailoverToSideB(t *testing.T) {
 }
 
 func TestEndToEndXMPPDropReconnects(t *testing.T) {
-	st := startStack(t, nil)
+	st := startStack(t, stackOptions{})
 	a := st.signIn(t, "1001")
-	c, _, err := st.dial(t, a.Ticket, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := st.open(t, a.Ticket, "")
 	next(t, c, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "up" })
 	st.sim.DropXMPP("A")
 	next(t, c, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "reconnecting" })

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
 	"mellium.im/sasl"
 	"mellium.im/xmlstream"
 	mxmpp "mellium.im/xmpp"
@@ -106,39 +105,18 @@ func TestRelayThroughProsody(t *testing.T) {
 		t.Fatalf("peer CA %s: %v", env["FINESSE_CA_CERT"], err)
 	}
 
-	// Finesse REST: the simulator, with the peer's password for every user.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	base := "http://127.0.0.1:" + port
-	s, err := sim.New(sim.Config{Fast: true, CallInterval: -1, Password: password, ClientID: demoClientID,
-		ClientSecret: "x", RedirectURIs: []string{base + "/idscallback"}, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := demoConfig(s, "x", base, "127.0.0.1", port, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Side A only, its Notification Service replaced by Prosody.
+	// Finesse REST from the simulator, with the peer's password for every
+	// user; side A's Notification Service replaced by Prosody.
 	host, xport, _ := net.SplitHostPort(env["XMPP_TLS_ADDR"])
-	cfg.Sides = cfg.Sides[:1]
-	cfg.Sides[0].XMPPTransport, cfg.Sides[0].XMPPHost, cfg.Sides[0].XMPPDomain = "tls", host, domain
-	fmt.Sscan(xport, &cfg.Sides[0].XMPPPort)
-	cfg.RootCAs.AppendCertsFromPEM(caPEM)
-	cfg.Listener = ln
-	app, err := NewApp(cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	go func() { _ = s.Run(ctx); done <- struct{}{} }()
-	go func() { _ = app.Run(ctx); done <- struct{}{} }()
-	t.Cleanup(func() { cancel(); <-done; <-done })
-	st := &stack{base: base, sim: s, app: app}
+	st := startStack(t, stackOptions{
+		sim: func(c *sim.Config) { c.Password = password },
+		relay: func(c *Config) {
+			c.Sides = c.Sides[:1]
+			c.Sides[0].XMPPTransport, c.Sides[0].XMPPHost, c.Sides[0].XMPPDomain = "tls", host, domain
+			fmt.Sscan(xport, &c.Sides[0].XMPPPort)
+			c.RootCAs.AppendCertsFromPEM(caPEM)
+		},
+	})
 
 	// Finesse subscribes every agent to its own nodes server-side.
 	admin := adminSession(t, env, roots)
@@ -148,16 +126,12 @@ func TestRelayThroughProsody(t *testing.T) {
 
 	body := fmt.Sprintf(`{"loginId":%q,"password":%q}`, agent, password)
 	a := st.postSession(t, "/api/v1/sessions", body, "")
-	c, _, err := st.dial(t, a.Ticket, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := st.open(t, a.Ticket, "")
 	up := next(t, c, func(m wsMsg) bool { return m.Type == "status" && (m.Upstream == "up" || m.Upstream == "reconnecting") })
 	if up.Upstream != "up" {
 		t.Fatalf("the relay could not log in to Prosody: %+v", up)
 	}
-	if sess, _ := app.manager.Get(agent); sess == nil {
+	if sess, _ := st.app.manager.Get(agent); sess == nil {
 		t.Fatal("no agent session")
 	}
 
