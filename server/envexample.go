@@ -26,3 +26,22 @@ func writeEnvExample(w io.Writer) {
 		fmt.Fprintf(w, "#%s=%s\n", k.name, k.def)
 	}
 }
+
+// configTable is the README's configuration table, generated from the same
+// key table (go test ./server -run EnvExample -update rewrites it).
+func configTable() string {
+	var b strings.Builder
+	b.WriteString("| key | default | meaning |\n|---|---|---|\n")
+	for _, k := range keys {
+		names := "`" + k.name + "`"
+		for _, a := range k.aliases {
+			names += " / `" + a + "`"
+		}
+		def := k.def
+		if def != "" {
+			def = "`" + def + "`"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", names, def, strings.ReplaceAll(k.help, "|", "\\|"))
+	}
+	return b.String()
+}
