@@ -101,30 +101,31 @@ func (st *relaySessions) delete(tok string) {
 // credHolder is one agent's current upstream credential, shared by every
 // sign-in of that agent; the newest verified credential wins.
 type credHolder struct {
-	mu       sync.Mutex
-	last     string        // the access token last handed out (refresh detection)
-	refresh  func(ok bool) // counts IdS refreshes and refresh failures; may be nil
-	sso      bool
-	password string             // non-SSO
-	token    string             // SSO token handed over by a gadget
-	source   oauth2.TokenSource // SSO tab: IdS refresh-capable source
+	mu      sync.Mutex
+	c       signInCreds
+	last    string        // the access token last handed out (refresh detection)
+	refresh func(ok bool) // counts IdS refreshes and refresh failures; may be nil
 }
 
 func (h *credHolder) set(c signInCreds) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.sso, h.password, h.token, h.source = c.sso, c.password, c.token, c.source
+	h.c = c
+}
+
+func (h *credHolder) get() signInCreds {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.c
 }
 
 func (h *credHolder) secret(context.Context) (string, error) {
-	h.mu.Lock()
-	sso, password, token, source := h.sso, h.password, h.token, h.source
-	h.mu.Unlock()
+	c := h.get()
 	switch {
-	case !sso:
-		return password, nil
-	case source != nil:
-		t, err := source.Token()
+	case !c.sso:
+		return c.password, nil
+	case c.source != nil:
+		t, err := c.source.Token()
 		if err != nil {
 			h.countRefresh(false)
 			if errors.Is(err, ids.ErrSignInAgain) {
@@ -141,7 +142,7 @@ func (h *credHolder) secret(context.Context) (string, error) {
 		}
 		return t.AccessToken, nil
 	default:
-		return token, nil
+		return c.token, nil
 	}
 }
 
@@ -355,10 +356,7 @@ func (a *App) handleTicket(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusUnauthorized, "unauthenticated", "session ended; sign in again")
 			return
 		}
-		h.mu.Lock()
-		c := signInCreds{sso: h.sso, password: h.password, token: h.token, source: h.source}
-		h.mu.Unlock()
-		if s, err = a.join(r.Context(), rs.loginID, c); err != nil {
+		if s, err = a.join(r.Context(), rs.loginID, h.get()); err != nil {
 			if errors.Is(err, errInvalidCredentials) {
 				a.relay.delete(tok)
 			}

@@ -19,11 +19,17 @@ import (
 // upstreamTimeout bounds one Finesse or IdS HTTP call.
 const upstreamTimeout = 10 * time.Second
 
+// upstreamTLS is the TLS configuration towards Finesse and IdS: the CA
+// bundle, TLS 1.2+, and the server name ("" = taken from the URL).
+func upstreamTLS(cfg *Config, serverName string) *tls.Config {
+	return &tls.Config{RootCAs: cfg.RootCAs, ServerName: serverName, MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} // #nosec G402 -- opt-in, loudly warned
+}
+
 // newUpstreamHTTPClient is the one HTTP client for Finesse and IdS: the
 // configured CA bundle, TLS 1.2+, no cross-host redirects.
 func newUpstreamHTTPClient(cfg *Config) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} // #nosec G402 -- opt-in, loudly warned
+	tr.TLSClientConfig = upstreamTLS(cfg, "")
 	tr.MaxIdleConnsPerHost = 64
 	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	return &http.Client{Transport: tr, Timeout: upstreamTimeout}
@@ -35,10 +41,8 @@ func (a *App) wire() error {
 	httpClient := newUpstreamHTTPClient(cfg)
 	a.up = &upstream{
 		cfg: cfg, log: a.log.Named("xmpp"),
-		tlsConfig: func(serverName string) *tls.Config {
-			return &tls.Config{RootCAs: cfg.RootCAs, ServerName: serverName, MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} // #nosec G402 -- opt-in, loudly warned
-		},
-		restCfg: rest.Config{HTTPClient: httpClient, Timeout: upstreamTimeout, Metrics: rest.NewMetrics(a.reg), Logger: a.log.Named("rest")},
+		tlsConfig: func(serverName string) *tls.Config { return upstreamTLS(cfg, serverName) },
+		restCfg:   rest.Config{HTTPClient: httpClient, Timeout: upstreamTimeout, Metrics: rest.NewMetrics(a.reg), Logger: a.log.Named("rest")},
 	}
 	if len(cfg.IdSURLs) > 0 {
 		nodes := make([]string, len(cfg.IdSURLs))
