@@ -69,6 +69,30 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 
+	// Store is where durable state lives: "memory", "file:PATH", or a
+	// redis:// or rediss:// URL ("" = the command's default).
+	Store string
+	// SessionKeyFile holds the key sealing credentials at rest;
+	// PreviousSessionKeyFile an older key accepted for reading.
+	SessionKeyFile, PreviousSessionKeyFile string
+	// InstanceID names this instance in a shared store ("" = derived).
+	InstanceID string
+	// SignInMaxFailures refused sign-ins per loginId are forwarded to
+	// Finesse within SignInFailureWindow; then the relay answers 429.
+	SignInMaxFailures int
+	// SignInFailureWindow is the window of the sign-in failure counters.
+	SignInFailureWindow time.Duration
+	// MaxSocketsPerSession bounds WebSockets per relay session.
+	MaxSocketsPerSession int
+	// MaxTicketsPerSession bounds unredeemed tickets per relay session.
+	MaxTicketsPerSession int
+	// UpstreamConnectConcurrency bounds upstream connects in flight.
+	UpstreamConnectConcurrency int
+	// MetricsListen is a separate address for /metrics ("" = public port).
+	MetricsListen string
+	// MetricsTokenFile holds a bearer token /metrics requires ("" = none).
+	MetricsTokenFile string
+
 	// LogLevel is debug, info, warn or error; LogFormat json, console or auto.
 	LogLevel, LogFormat string
 
@@ -145,6 +169,17 @@ var keys = []key{
 	{"CONNECTION_QUEUE_SIZE", nil, "256", "outbound queue per browser connection; a connection that overflows it is closed (4000) and resumes"},
 	{"TICKET_TTL", nil, "30s", "lifetime of a single-use WebSocket ticket"},
 	{"SHUTDOWN_TIMEOUT", nil, "15s", "graceful shutdown bound"},
+	{"STORE", nil, "", "where relay sessions, tickets and sealed credentials live: memory, file:PATH (bbolt; default for serve: finesse-relay.db in the state directory), or redis://host:6379/0, rediss://… (several instances share one Redis)"},
+	{"SESSION_KEY_FILE", nil, "", "file with the 32-byte key (base64) that seals credentials at rest (default: session.key beside the file store, generated with mode 0600; required and identical on every instance with Redis)"},
+	{"SESSION_KEY_FILE_PREVIOUS", nil, "", "an older sealing key still accepted for reading, during key rotation"},
+	{"INSTANCE_ID", nil, "", "this instance's name in a shared store (default: hostname and port)"},
+	{"SIGNIN_MAX_FAILURES", nil, "3", "refused sign-ins forwarded to Finesse per loginId within SIGNIN_FAILURE_WINDOW; after that the relay answers 429 itself (keep below Finesse's lockout threshold, 5)"},
+	{"SIGNIN_FAILURE_WINDOW", nil, "15m", "window over which refused sign-ins are counted per loginId and per client address"},
+	{"MAX_SOCKETS_PER_SESSION", nil, "16", "WebSockets open at once per relay session (one browser sign-in)"},
+	{"MAX_TICKETS_PER_SESSION", nil, "16", "unredeemed WebSocket tickets outstanding per relay session"},
+	{"UPSTREAM_CONNECT_CONCURRENCY", nil, "64", "upstream Finesse connects (SystemInfo, XMPP login, snapshot) in flight at once; bounds sign-in and failover storms"},
+	{"METRICS_LISTEN", nil, "", "separate host:port serving /metrics (then the public port does not serve it), e.g. 127.0.0.1:9125"},
+	{"METRICS_TOKEN_FILE", nil, "", "file holding a bearer token that /metrics on the public port requires"},
 	{"LOG_LEVEL", nil, "info", "debug, info, warn or error"},
 	{"LOG_FORMAT", nil, "auto", "json, console, or auto (console on a terminal, json otherwise)"},
 }
@@ -285,8 +320,15 @@ func buildConfig(raw map[string]string) (*Config, error) {
 		ClientID:     raw["client_id"],
 		ClientSecret: raw["client_secret"],
 		XMPPResource: raw["XMPP_RESOURCE"],
-		LogLevel:     strings.ToLower(raw["LOG_LEVEL"]),
-		LogFormat:    strings.ToLower(raw["LOG_FORMAT"]),
+		Store:        raw["STORE"],
+		InstanceID:   raw["INSTANCE_ID"],
+
+		SessionKeyFile:         raw["SESSION_KEY_FILE"],
+		PreviousSessionKeyFile: raw["SESSION_KEY_FILE_PREVIOUS"],
+		MetricsListen:          raw["METRICS_LISTEN"],
+		MetricsTokenFile:       raw["METRICS_TOKEN_FILE"],
+		LogLevel:               strings.ToLower(raw["LOG_LEVEL"]),
+		LogFormat:              strings.ToLower(raw["LOG_FORMAT"]),
 	}
 	var err error
 	if c.HTTPSPort, err = portValue("server.port", raw["server.port"], false); err != nil {
@@ -304,6 +346,7 @@ func buildConfig(raw map[string]string) (*Config, error) {
 	}{
 		{"XMPP_PING_INTERVAL", &c.PingInterval}, {"SESSION_GRACE", &c.SessionGrace},
 		{"TICKET_TTL", &c.TicketTTL}, {"SHUTDOWN_TIMEOUT", &c.ShutdownTimeout},
+		{"SIGNIN_FAILURE_WINDOW", &c.SignInFailureWindow},
 	} {
 		if *d.dst, err = durationValue(d.key, raw[d.key]); err != nil {
 			return nil, err
@@ -314,6 +357,20 @@ func buildConfig(raw map[string]string) (*Config, error) {
 	}
 	if c.QueueSize, err = intValue("CONNECTION_QUEUE_SIZE", raw["CONNECTION_QUEUE_SIZE"], 8, 1<<16); err != nil {
 		return nil, err
+	}
+	for _, n := range []struct {
+		key    string
+		dst    *int
+		lo, hi int
+	}{
+		{"SIGNIN_MAX_FAILURES", &c.SignInMaxFailures, 1, 4},
+		{"MAX_SOCKETS_PER_SESSION", &c.MaxSocketsPerSession, 1, 1024},
+		{"MAX_TICKETS_PER_SESSION", &c.MaxTicketsPerSession, 1, 1024},
+		{"UPSTREAM_CONNECT_CONCURRENCY", &c.UpstreamConnectConcurrency, 1, 4096},
+	} {
+		if *n.dst, err = intValue(n.key, raw[n.key], n.lo, n.hi); err != nil {
+			return nil, err
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
