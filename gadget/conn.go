@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
@@ -26,10 +27,11 @@ type closeInfo struct {
 // writer sends the close frame, waits (closeGrace) for the reader to see the
 // peer's answer, and closes the socket.
 type conn struct {
-	g      *Gateway
-	ws     *websocket.Conn
-	stream *Stream
-	m      *member
+	g       *Gateway
+	ws      *websocket.Conn
+	stream  *Stream
+	session string // the relay session (Grant.Session); set before serve
+	m       *member
 
 	closeOnce  sync.Once
 	ci         closeInfo     // set once, before closing is closed
@@ -102,7 +104,7 @@ func (c *conn) serve(rp resumePoint) {
 // droppedReason names the closes the relay made because of the client.
 func droppedReason(ci closeInfo) string {
 	switch ci.code {
-	case CloseQueueOverflow, CloseHeartbeatTimeout, ClosePolicyViolation, CloseMessageTooBig:
+	case CloseQueueOverflow, CloseHeartbeatTimeout, ClosePolicyViolation, CloseMessageTooBig, CloseInvalidPayload:
 		return ci.reason
 	case websocket.CloseAbnormalClosure:
 		if ci.reason == "write_error" {
@@ -259,6 +261,11 @@ func (c *conn) readCommands() bool {
 				return true
 			}
 			continue
+		}
+		if !utf8.Valid(buf.Bytes()) {
+			// RFC 6455 section 8.1: a text frame must be UTF-8.
+			c.closeWith(closeInfo{code: CloseInvalidPayload, reason: reasonInvalidPayload, frame: true})
+			return true
 		}
 		if !c.allow(time.Now()) {
 			if !c.refuse(&protoError{Code: CodeRateLimited, Message: "too many messages; slow down"}) {

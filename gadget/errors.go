@@ -12,6 +12,10 @@ var (
 	ErrTicketExpired = errors.New("gadget: ticket expired")
 	// ErrTicketUsed: the ticket was already redeemed (tickets are single use).
 	ErrTicketUsed = errors.New("gadget: ticket already used")
+	// ErrTooManyTickets: Tickets.Issue refused a ticket because the relay
+	// session already has TicketsConfig.MaxPerSession outstanding ones
+	// (callers answer 429).
+	ErrTooManyTickets = errors.New("gadget: too many outstanding tickets for this relay session")
 )
 
 // Errors of the Stream and Gateway lifecycles.
@@ -31,6 +35,9 @@ const (
 	CloseNormal = 1000
 	// CloseGoingAway (1001): the relay is shutting down. Resume, with backoff.
 	CloseGoingAway = 1001
+	// CloseInvalidPayload (1007): a text frame was not valid UTF-8
+	// (RFC 6455 section 8.1). Fix the client; resume.
+	CloseInvalidPayload = 1007
 	// CloseMessageTooBig (1009): an inbound message exceeded MaxMessageSize. Resume.
 	CloseMessageTooBig = 1009
 	// CloseInternal (1011): the relay failed. Resume, with backoff.
@@ -56,6 +63,7 @@ const (
 const (
 	reasonGoingAway       = "going_away"
 	reasonTooLarge        = "too_large"
+	reasonInvalidPayload  = "invalid_payload"
 	reasonInternal        = "internal"
 	reasonQueueOverflow   = "queue_overflow"
 	reasonHeartbeat       = "heartbeat_timeout"

@@ -20,13 +20,17 @@ func Example() {
 	stream.State("/finesse/api/User/1001", map[string]string{"state": "NOT_READY"})
 	stream.Status("up", "A", "finesse-a.example")
 
-	tickets := gadget.NewTickets(0, nil)
+	tickets := gadget.NewTickets(gadget.TicketsConfig{})
 	gw := gadget.NewGateway(gadget.GatewayConfig{Tickets: tickets, AllowedOrigins: []string{"https://finesse.example:8445"}})
 	srv := httptest.NewServer(gw)
 	defer srv.Close()
 	defer gw.Shutdown(context.Background())
 
-	ticket, _ := tickets.Issue(stream)
+	ticket, _, err := tickets.Issue(stream, "relay-session-7")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws?ticket="+ticket, nil)
 	if err != nil {
 		fmt.Println(err)

@@ -27,6 +27,9 @@ const (
 	// DefaultMaxBadMessages is how many refused messages a connection may
 	// send per minute; one more closes it with 4103.
 	DefaultMaxBadMessages = 10
+	// DefaultMaxSocketsPerSession bounds the WebSockets open at once per
+	// relay session.
+	DefaultMaxSocketsPerSession = 16
 )
 
 // Fixed timings and rates.
@@ -54,9 +57,14 @@ type GatewayConfig struct {
 	// without an Origin header (a non-browser client) is always allowed: the
 	// ticket authenticates it.
 	AllowedOrigins []string
-	// Tickets redeems the ?ticket= of each request (nil: every request is
-	// refused with 401).
-	Tickets *Tickets
+	// Tickets redeems the ?ticket= of each request (nil: an empty in-memory
+	// Tickets, so every request is refused with 401).
+	Tickets TicketRedeemer
+	// MaxSocketsPerSession bounds the connections open at once per relay
+	// session (Grant.Session); one more is refused with 429
+	// too_many_connections before the upgrade (0:
+	// DefaultMaxSocketsPerSession).
+	MaxSocketsPerSession int
 	// QueueSize bounds each connection's live queue (0: the Stream's
 	// QueueSize).
 	QueueSize int
@@ -93,16 +101,31 @@ type Gateway struct {
 	readWait  time.Duration
 	log       *zap.Logger
 
-	mu     sync.Mutex
-	closed bool
-	conns  map[*conn]struct{}
-	wg     sync.WaitGroup // one per ServeHTTP past the refusal checks
+	mu       sync.Mutex
+	closed   bool
+	conns    map[*conn]struct{}
+	sessions map[string]*sessionConns // relay session → its connections
+	wg       sync.WaitGroup           // one per ServeHTTP past the refusal checks
+}
+
+// sessionConns are the connections of one relay session. A slot is
+// reserved before the upgrade (so the cap holds under concurrent upgrades)
+// and released when the handler returns; the entry goes with the last slot.
+type sessionConns struct {
+	reserved int
+	conns    map[*conn]struct{}
+	// closing, when set, is applied to connections that register after
+	// CloseSession was called while their upgrade was in flight.
+	closing *closeInfo
 }
 
 // NewGateway returns a Gateway.
 func NewGateway(cfg GatewayConfig) *Gateway {
 	if cfg.Tickets == nil {
-		cfg.Tickets = NewTickets(0, nil)
+		cfg.Tickets = NewTickets(TicketsConfig{})
+	}
+	if cfg.MaxSocketsPerSession <= 0 {
+		cfg.MaxSocketsPerSession = DefaultMaxSocketsPerSession
 	}
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
@@ -128,6 +151,7 @@ func NewGateway(cfg GatewayConfig) *Gateway {
 		readWait: cfg.Heartbeat * 5 / 2,
 		log:      cfg.Logger,
 		conns:    make(map[*conn]struct{}),
+		sessions: make(map[string]*sessionConns),
 	}
 	for _, o := range cfg.AllowedOrigins {
 		if o == "*" {
@@ -154,7 +178,10 @@ func NewGateway(cfg GatewayConfig) *Gateway {
 // 405 method_not_allowed; 403 origin_not_allowed; 400 bad_request (not a
 // WebSocket upgrade, or a malformed since/stream); 401 invalid_ticket
 // (missing, unknown, expired or already used — the message says which);
-// 410 session_ended (the Stream has ended); 503 shutting_down.
+// 410 session_ended (the Stream has ended); 429 too_many_connections (the
+// relay session already has MaxSocketsPerSession connections; the ticket is
+// used up); 503 shutting_down; 503 store_unavailable (the TicketRedeemer
+// failed for another reason).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
@@ -180,12 +207,27 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusUnauthorized, "invalid_ticket", "ticket missing")
 		return
 	}
-	stream, err := g.cfg.Tickets.Redeem(key)
-	if err != nil {
-		writeHTTPError(w, http.StatusUnauthorized, "invalid_ticket", strings.TrimPrefix(err.Error(), "gadget: "))
+	grant, err := g.cfg.Tickets.Redeem(r.Context(), key)
+	switch {
+	case errors.Is(err, ErrTicketUnknown):
+		writeHTTPError(w, http.StatusUnauthorized, "invalid_ticket", "ticket unknown")
+		return
+	case errors.Is(err, ErrTicketExpired):
+		writeHTTPError(w, http.StatusUnauthorized, "invalid_ticket", "ticket expired")
+		return
+	case errors.Is(err, ErrTicketUsed):
+		writeHTTPError(w, http.StatusUnauthorized, "invalid_ticket", "ticket already used")
+		return
+	case err != nil:
+		g.log.Warn("websocket ticket could not be redeemed", zap.Error(err))
+		writeHTTPError(w, http.StatusServiceUnavailable, "store_unavailable", "the relay cannot check tickets right now; retry shortly")
+		return
+	case grant.Stream == nil:
+		g.log.Error("ticket redeemer returned a grant without a stream")
+		writeHTTPError(w, http.StatusServiceUnavailable, "store_unavailable", "the relay cannot check tickets right now; retry shortly")
 		return
 	}
-	if ended, _, _ := stream.endedCode(); ended {
+	if ended, _, _ := grant.Stream.endedCode(); ended {
 		writeHTTPError(w, http.StatusGone, "session_ended", "the agent session has ended; sign in again for a new one")
 		return
 	}
@@ -195,27 +237,95 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusServiceUnavailable, "shutting_down", "the relay is shutting down; retry shortly")
 		return
 	}
+	sc := g.sessions[grant.Session]
+	if sc == nil {
+		sc = &sessionConns{conns: make(map[*conn]struct{})}
+		g.sessions[grant.Session] = sc
+	}
+	if sc.reserved >= g.cfg.MaxSocketsPerSession {
+		g.mu.Unlock()
+		writeHTTPError(w, http.StatusTooManyRequests, "too_many_connections",
+			"this sign-in already has "+strconv.Itoa(g.cfg.MaxSocketsPerSession)+" WebSockets open; close one (e.g. a tab) and ask for a new ticket")
+		return
+	}
+	sc.reserved++
 	g.wg.Add(1)
 	g.mu.Unlock()
 	defer g.wg.Done()
+	defer g.release(grant.Session, nil)
 
 	ws, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		g.log.Debug("websocket upgrade failed", zap.Error(err))
 		return
 	}
-	c := newConn(g, ws, stream)
+	c := newConn(g, ws, grant.Stream)
+	c.session = grant.Session
 	g.mu.Lock()
-	if g.closed {
+	switch {
+	case g.closed:
 		c.closeWith(closeInfo{code: CloseGoingAway, reason: reasonGoingAway, frame: true})
-	} else {
+	case sc.closing != nil:
+		c.closeWith(*sc.closing)
+	default:
 		g.conns[c] = struct{}{}
+		sc.conns[c] = struct{}{}
 	}
 	g.mu.Unlock()
 	c.serve(rp)
+	g.release(grant.Session, c)
+}
+
+// release forgets c (when not nil) and, once per handler, its session slot.
+// It is called twice per handler: with c after serving, and with nil from
+// the deferred call that frees the slot.
+func (g *Gateway) release(session string, c *conn) {
 	g.mu.Lock()
-	delete(g.conns, c)
-	g.mu.Unlock()
+	defer g.mu.Unlock()
+	sc := g.sessions[session]
+	if c != nil {
+		delete(g.conns, c)
+		if sc != nil {
+			delete(sc.conns, c)
+		}
+		return
+	}
+	if sc == nil {
+		return
+	}
+	if sc.reserved--; sc.reserved <= 0 {
+		delete(g.sessions, session)
+	}
+}
+
+// CloseSession closes every connection of a relay session with code and
+// reason (sign-out: CloseSignedOut and "signed_out"), delivering the
+// messages already queued first. Connections of the session whose upgrade
+// is in flight are closed as soon as they are registered. It never blocks
+// on the connections.
+func (g *Gateway) CloseSession(session string, code int, reason string) {
+	ci := closeInfo{code: code, reason: reason, flush: true, frame: true}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	sc := g.sessions[session]
+	if sc == nil {
+		return
+	}
+	sc.closing = &ci
+	for c := range sc.conns {
+		c.closeWith(ci)
+	}
+}
+
+// SessionConns returns the number of connections open or being opened for
+// a relay session.
+func (g *Gateway) SessionConns(session string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if sc := g.sessions[session]; sc != nil {
+		return sc.reserved
+	}
+	return 0
 }
 
 // Shutdown closes every connection with 1001 (going away: reconnect with

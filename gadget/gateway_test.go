@@ -332,17 +332,17 @@ func TestTicketRefusals(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	tickets := NewTickets(30*time.Second, clock)
-	h := newHarness(t, GatewayConfig{Tickets: tickets}, StreamConfig{})
+	tickets := NewTickets(TicketsConfig{TTL: 30 * time.Second, Now: clock})
+	h := newHarnessTickets(t, tickets, GatewayConfig{}, StreamConfig{})
 
-	used, _ := tickets.Issue(h.stream)
+	used := h.ticket(testSession)
 	h.dial(nil) // sanity
 	c, _, err := h.tryDial(h.wsURL(used, nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.expect("welcome")
-	expired, _ := tickets.Issue(h.stream)
+	expired := h.ticket(testSession)
 	mu.Lock()
 	now = now.Add(31 * time.Second)
 	mu.Unlock()
@@ -371,7 +371,7 @@ func TestTicketRefusals(t *testing.T) {
 
 func TestBadSinceIsRefusedBeforeTheTicketIsUsed(t *testing.T) {
 	h := newHarness(t, GatewayConfig{}, StreamConfig{})
-	tk, _ := h.tickets.Issue(h.stream)
+	tk := h.ticket(testSession)
 	for _, v := range []string{"abc", "-2", "1.5"} {
 		_, rsp, err := h.tryDial(h.wsURL(tk, url.Values{"since": {v}}), nil)
 		if err == nil {
@@ -687,7 +687,7 @@ func TestOnSubscribers(t *testing.T) {
 
 func TestMethodNotAllowedAndNoUpgrade(t *testing.T) {
 	h := newHarness(t, GatewayConfig{}, StreamConfig{})
-	tk, _ := h.tickets.Issue(h.stream)
+	tk := h.ticket(testSession)
 	rsp, err := http.Post(h.srv.URL+"/ws?ticket="+tk, "text/plain", nil)
 	if err != nil {
 		t.Fatal(err)

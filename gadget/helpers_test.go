@@ -63,12 +63,24 @@ type harness struct {
 
 func newHarness(t testing.TB, gcfg GatewayConfig, scfg StreamConfig) *harness {
 	t.Helper()
+	return newHarnessTickets(t, nil, gcfg, scfg)
+}
+
+// testSession is the relay session the harness issues its tickets to.
+const testSession = "session-1"
+
+// newHarnessTickets is newHarness with the Tickets the harness issues from
+// (nil: a default one), which is also the Gateway's unless gcfg names one.
+func newHarnessTickets(t testing.TB, tickets *Tickets, gcfg GatewayConfig, scfg StreamConfig) *harness {
+	t.Helper()
 	h := &harness{t: t, reg: prometheus.NewRegistry()}
 	h.metrics = NewMetrics(h.reg)
-	if gcfg.Tickets == nil {
-		gcfg.Tickets = NewTickets(0, nil)
+	if h.tickets = tickets; h.tickets == nil {
+		h.tickets = NewTickets(TicketsConfig{})
 	}
-	h.tickets = gcfg.Tickets
+	if gcfg.Tickets == nil {
+		gcfg.Tickets = h.tickets
+	}
 	gcfg.Metrics = h.metrics
 	scfg.Metrics = h.metrics
 	h.gw = NewGateway(gcfg)
@@ -89,13 +101,23 @@ func newHarness(t testing.TB, gcfg GatewayConfig, scfg StreamConfig) *harness {
 // wsURL returns the /ws URL with a fresh ticket (or the given one) and query.
 func (h *harness) wsURL(ticket string, extra url.Values) string {
 	if ticket == "" {
-		ticket, _ = h.tickets.Issue(h.stream)
+		ticket = h.ticket(testSession)
 	}
 	q := url.Values{"ticket": {ticket}}
 	for k, v := range extra {
 		q[k] = v
 	}
 	return "ws" + strings.TrimPrefix(h.srv.URL, "http") + "/ws?" + q.Encode()
+}
+
+// ticket issues a ticket of h.stream for session; it fails the test on error.
+func (h *harness) ticket(session string) string {
+	h.t.Helper()
+	tk, _, err := h.tickets.Issue(h.stream, session)
+	if err != nil {
+		h.t.Fatalf("Issue: %v", err)
+	}
+	return tk
 }
 
 type client struct {

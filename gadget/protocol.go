@@ -182,9 +182,20 @@ func appendSeconds(b []byte, secs float64) []byte {
 	return strconv.AppendFloat(b, secs, 'f', -1, 64)
 }
 
-// eventTail appends the part of an event frame that follows the seq:
+// appendEventTail appends the part of an event frame that follows the seq:
 // `,"node":…,"event":…,"source":…,"requestId":…,"data":` (data follows).
 func appendEventTail(b []byte, node, event, source, requestID string) []byte {
+	return append(appendEventFields(b, node, event, source, requestID), `,"data":`...)
+}
+
+// appendReconciledTail is appendEventTail for an event derived from a
+// snapshot: event PUT, source = node, and `,"reconciled":true` before data.
+func appendReconciledTail(b []byte, node, requestID string) []byte {
+	return append(appendEventFields(b, node, "PUT", node, requestID), `,"reconciled":true,"data":`...)
+}
+
+// appendEventFields appends `,"node":…,"event":…,"source":…,"requestId":…`.
+func appendEventFields(b []byte, node, event, source, requestID string) []byte {
 	b = append(b, `,"node":`...)
 	b = appendString(b, node)
 	b = append(b, `,"event":`...)
@@ -192,8 +203,7 @@ func appendEventTail(b []byte, node, event, source, requestID string) []byte {
 	b = append(b, `,"source":`...)
 	b = appendString(b, source)
 	b = append(b, `,"requestId":`...)
-	b = appendString(b, requestID)
-	return append(b, `,"data":`...)
+	return appendString(b, requestID)
 }
 
 const (
