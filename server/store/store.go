@@ -64,6 +64,11 @@ type Store interface {
 	// stream's last seq (else ErrStaleSeq). The stream is trimmed to its
 	// newest maxLen entries and expires ttl after its last Append.
 	Append(ctx context.Context, stream string, e Entry, maxLen int, ttl time.Duration) error
+	// AppendFenced is Append done only while the lease named lease is held
+	// with fence (Acquire's fence), checked atomically with the append:
+	// when the lease has expired or passed to another owner it fails with
+	// ErrLeaseLost and appends nothing.
+	AppendFenced(ctx context.Context, lease string, fence int64, stream string, e Entry, maxLen int, ttl time.Duration) error
 	// Read returns up to limit entries of stream with Seq > after, oldest
 	// first. When there are none it waits until one is appended, ctx ends
 	// or wait elapses (wait <= 0: does not wait), then returns what it has
@@ -91,7 +96,8 @@ type Store interface {
 
 // Entry is one message of an agent's stream.
 type Entry struct {
-	// Seq is the message's sequence number in the agent's stream.
+	// Seq is the message's sequence number in the agent's stream; it is
+	// never negative.
 	Seq int64
 	// Data is the message (opaque to the store).
 	Data []byte
