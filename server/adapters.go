@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"finesse-relay/server/agent"
+	"finesse-relay/server/cred"
 	"finesse-relay/server/rest"
 	"finesse-relay/xmpp"
 	"finesse-relay/xmpp/finesse"
@@ -23,6 +24,7 @@ type upstream struct {
 	cfg       *Config
 	tlsConfig func(serverName string) *tls.Config
 	restCfg   rest.Config // shared parts: HTTP client, timeout, metrics, logger
+	handles   *handles
 	log       *zap.Logger
 }
 
@@ -125,12 +127,16 @@ type finesseView struct {
 }
 
 // newFinesse is the agent core's NewFinesse: one REST client per agent with
-// the agent's credentials, always sent to the session's current side.
-func (u *upstream) newFinesse(creds agent.Credentials, side func() string) agent.Finesse {
+// the agent's credential source, always sent to the session's current
+// side. The client is also kept in the handles so the REST proxy sends the
+// browser's calls through it.
+func (u *upstream) newFinesse(loginID string, creds cred.Source, side func() string) agent.Finesse {
 	cfg := u.restCfg
 	cfg.Side = func() rest.Side { return u.restSide(side()) }
-	cfg.Credentials = credentials{creds}
-	return finesseView{c: rest.New(cfg), up: u}
+	cfg.Credentials = creds
+	c := rest.New(cfg)
+	u.handles.setREST(loginID, c)
+	return finesseView{c: c, up: u}
 }
 
 func (f finesseView) SystemInfo(ctx context.Context, side string) (*finesse.SystemInfo, error) {
@@ -150,18 +156,4 @@ func (f finesseView) Queue(ctx context.Context, id string) (*finesse.Queue, erro
 }
 func (f finesseView) UserQueues(ctx context.Context, loginID string) ([]finesse.Queue, error) {
 	return f.c.UserQueues(ctx, loginID)
-}
-
-// credentials adapts agent.Credentials to rest.Credentials.
-type credentials struct{ c agent.Credentials }
-
-func (c credentials) Authorization(ctx context.Context) (string, error) {
-	secret, err := c.c.Secret(ctx)
-	if err != nil {
-		return "", err
-	}
-	if c.c.SSO {
-		return "Bearer " + secret, nil
-	}
-	return rest.Basic{Username: c.c.LoginID, Password: secret}.Authorization(ctx)
 }

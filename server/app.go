@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -14,6 +14,7 @@ import (
 	"finesse-relay/gadget"
 	"finesse-relay/server/agent"
 	"finesse-relay/server/ids"
+	"finesse-relay/server/signin"
 )
 
 // App is the relay: configuration, listeners and every component, wired.
@@ -30,23 +31,21 @@ type App struct {
 	main     net.Listener
 	redirect net.Listener // nil unless server.http.port is set with TLS
 
-	up             *upstream
-	ids            *ids.Client // nil when SSO is not configured
-	manager        *agent.Manager
-	tickets        *gadget.Tickets
-	gateway        *gadget.Gateway
-	proxy          http.Handler
-	relay          *relaySessions
-	tokenRefreshes refreshMetrics
-	credsMu        sync.Mutex
-	creds          map[string]*credHolder // loginId → the agent's newest verified credential
+	durable durable // sessions, tickets, throttles, sealed credentials
+	up      *upstream
+	handles *handles
+	ids     *ids.Client // nil when SSO is not configured
+	manager *agent.Manager
+	signin  *signin.Service
+	gateway *gadget.Gateway
+	proxy   http.Handler
+	pages   http.Handler
 }
 
 // NewApp builds the relay from cfg and binds its listeners.
 func NewApp(cfg *Config, log *zap.Logger) (*App, error) {
 	reg, m := newRegistry()
-	a := &App{cfg: cfg, log: log, reg: reg, metrics: m, mux: http.NewServeMux(),
-		relay: newRelaySessions(), creds: make(map[string]*credHolder), tokenRefreshes: newRefreshMetrics(reg)}
+	a := &App{cfg: cfg, log: log, reg: reg, metrics: m, mux: http.NewServeMux()}
 	var err error
 	if a.main = cfg.Listener; a.main == nil {
 		if a.main, err = listen("server.port", cfg.ListenHost, cfg.HTTPSPort); err != nil {
@@ -59,20 +58,43 @@ func NewApp(cfg *Config, log *zap.Logger) (*App, error) {
 			return nil, err
 		}
 	}
-	a.routes()
-	if err := a.wire(); err != nil {
+	if a.durable, err = openStore(cfg, log); err != nil {
 		a.closeListeners()
 		return nil, err
 	}
+	if err := a.wire(); err != nil {
+		a.closeListeners()
+		_ = a.durable.store.Close()
+		return nil, err
+	}
+	a.routes()
 	return a, nil
 }
 
-// routes registers every HTTP route.
+// routes registers every HTTP route of the relay, in one place.
 func (a *App) routes() {
+	// Operations.
 	a.mux.HandleFunc("GET /testbackend", handleTestBackend)
 	a.mux.HandleFunc("GET /healthz", handleHealthz)
 	a.mux.Handle("GET /readyz", &a.ready)
 	a.mux.Handle("GET /metrics", metricsHandler(a.reg))
+	// Sign-in, tickets, SSO (package signin).
+	api := func(h http.HandlerFunc) http.Handler { return a.signin.API(h) }
+	a.mux.Handle("POST /api/v1/sessions", api(a.signin.CreateSession))
+	a.mux.Handle("PUT /api/v1/sessions/token", api(a.signin.RefreshToken))
+	a.mux.Handle("DELETE /api/v1/sessions", api(a.signin.DeleteSession))
+	a.mux.Handle("POST /api/v1/tickets", api(a.signin.Ticket))
+	a.mux.Handle("OPTIONS /api/v1/", api(a.signin.Preflight))
+	a.mux.HandleFunc("GET /login", a.signin.Login)
+	a.mux.HandleFunc("GET /idscallback", a.signin.Callback)
+	a.mux.HandleFunc("POST /logout", a.signin.Logout)
+	// The Finesse REST proxy and the WebSocket.
+	a.mux.Handle("/api/finesse/", a.signin.API(a.proxy))
+	a.mux.Handle("GET /ws", a.gateway)
+	// Pages and assets.
+	for _, p := range []string{"GET /{$}", "GET /supervisor", "GET /static/", "GET /gadget/"} {
+		a.mux.Handle(p, a.pages)
+	}
 }
 
 func (a *App) closeListeners() {
@@ -107,6 +129,14 @@ func (a *App) Run(ctx context.Context) error {
 	g.Go(func() error { return a.manager.Run(ctx) })
 	select {
 	case <-a.manager.Running():
+		// Agents whose sessions were live when the relay last stopped get
+		// their upstream session back now, within Finesse's 60 s presence
+		// window, before their browsers reconnect.
+		if n, err := a.signin.Restore(ctx); err != nil {
+			a.log.Warn("could not restore agent sessions", zap.Error(err))
+		} else if n > 0 {
+			a.log.Info("agent sessions restored from the store", zap.Int("sessions", n))
+		}
 	case <-ctx.Done():
 	}
 	handler := a.metrics.instrument(a.mux)
@@ -131,8 +161,21 @@ func (a *App) Run(ctx context.Context) error {
 		defer cancel()
 		return a.gateway.Shutdown(sctx)
 	})
-	if err := g.Wait(); err != nil {
+	err := g.Wait()
+	if cerr := a.durable.store.Close(); cerr != nil {
+		a.log.Warn("closing the store", zap.Error(cerr))
+	}
+	if err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
 	return nil
+}
+
+// ownOrigins are the relay's own origins (its pages talk to it same-origin).
+func (a *App) ownOrigins() []string {
+	own := []string{a.cfg.PublicURL.Scheme + "://" + strings.ToLower(a.cfg.PublicURL.Host)}
+	if u := a.URL(); u != own[0] {
+		own = append(own, u)
+	}
+	return own
 }

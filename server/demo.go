@@ -103,6 +103,7 @@ func demoConfig(s *sim.Sim, secret, base, host, port, origins string) (*Config, 
 		"IDS_URL": ep.IdSURL, "REDIRECT_URI": base + "/idscallback",
 		"client_id": demoClientID, "client_secret": secret,
 		"LOG_FORMAT": "console", "SESSION_GRACE": "30s", "allowedOrigins": origins,
+		"STORE": "memory",
 	}
 	for _, side := range ep.Sides {
 		p := "FINESSE_" + side.Name + "_"

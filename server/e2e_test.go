@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
+	"finesse-relay/server/signin"
 	"finesse-relay/server/sim"
 )
 
@@ -302,10 +303,10 @@ func TestEndToEndRefusals(t *testing.T) {
 	// Cookie without the CSRF header on a state-changing route.
 	req, _ = http.NewRequest(http.MethodPut, st.base+"/api/finesse/User/1001", strings.NewReader("<User><state>READY</state></User>"))
 	req.Header.Set("Content-Type", "application/xml")
-	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: a.Session})
+	req.AddCookie(&http.Cookie{Name: signin.SessionCookie, Value: a.Session})
 	rsp, _ = http.DefaultClient.Do(req)
 	if rsp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("cookie PUT without %s: %d", csrfHeader, rsp.StatusCode)
+		t.Errorf("cookie PUT without %s: %d", signin.CSRFHeader, rsp.StatusCode)
 	}
 	rsp.Body.Close()
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -179,6 +180,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return reportConfigError(stderr, cfgErr("LOG_LEVEL", "%v", err))
 	}
 	defer func() { _ = log.Sync() }()
+	if cfg.Store == "" {
+		cfg.Store = "file:" + filepath.Join(stateDirectory(getenv), defaultStoreFile)
+	}
 	app, err := NewApp(cfg, log)
 	if err != nil {
 		return reportConfigError(stderr, err)

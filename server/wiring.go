@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -10,9 +11,11 @@ import (
 	"go.uber.org/zap"
 
 	"finesse-relay/gadget"
+	"finesse-relay/httpx"
 	"finesse-relay/server/agent"
 	"finesse-relay/server/ids"
 	"finesse-relay/server/rest"
+	"finesse-relay/server/signin"
 	"finesse-relay/web"
 )
 
@@ -39,8 +42,9 @@ func newUpstreamHTTPClient(cfg *Config) *http.Client {
 func (a *App) wire() error {
 	cfg := a.cfg
 	httpClient := newUpstreamHTTPClient(cfg)
+	a.handles = newHandles()
 	a.up = &upstream{
-		cfg: cfg, log: a.log.Named("xmpp"),
+		cfg: cfg, log: a.log.Named("xmpp"), handles: a.handles,
 		tlsConfig: func(serverName string) *tls.Config { return upstreamTLS(cfg, serverName) },
 		restCfg:   rest.Config{HTTPClient: httpClient, Timeout: upstreamTimeout, Metrics: rest.NewMetrics(a.reg), Logger: a.log.Named("rest")},
 	}
@@ -52,38 +56,41 @@ func (a *App) wire() error {
 		c, err := ids.New(ids.Config{
 			Nodes: nodes, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			RedirectURL: cfg.RedirectURL.String(), HTTPClient: httpClient, Logger: a.log.Named("ids"),
+			StateKey: a.durable.stateKey,
+			UseOnce: func(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+				return a.durable.store.PutNew(ctx, key, nil, ttl)
+			},
 		})
 		if err != nil {
 			return fmt.Errorf("IdS client: %w", err)
 		}
 		a.ids = c
 	}
+	own := a.ownOrigins()
 	wsMetrics := gadget.NewMetrics(a.reg)
-	a.tickets = gadget.NewTickets(cfg.TicketTTL, nil)
-	a.gateway = gadget.NewGateway(gadget.GatewayConfig{
-		AllowedOrigins: append(a.ownOrigins(), cfg.AllowedOrigins...),
-		Tickets:        a.tickets,
-		QueueSize:      cfg.QueueSize,
-		Metrics:        wsMetrics,
-		Logger:         a.log.Named("ws"),
-	})
 	sides := make([]string, len(cfg.Sides))
+	restSides := make([]rest.Side, len(cfg.Sides))
 	for i, s := range cfg.Sides {
 		sides[i] = s.Name
+		restSides[i] = rest.Side{Name: s.Name, BaseURL: s.BaseURL()}
 	}
 	if len(sides) == 0 {
 		sides = []string{"A"} // no Finesse configured: sign-ins fail with a clear error
 	}
+	var signIn *signin.Service
 	m, err := agent.NewManager(agent.Config{
 		Sides:      sides,
 		Dial:       a.up.dial,
 		NewFinesse: a.up.newFinesse,
 		NewPublisher: func(loginID string, onSubscribers func(int)) agent.Publisher {
-			return gadget.NewStream(gadget.StreamConfig{
+			st := gadget.NewStream(gadget.StreamConfig{
 				RingSize: cfg.RingSize, QueueSize: cfg.QueueSize, OnSubscribers: onSubscribers,
 				Metrics: wsMetrics, Logger: a.log.Named("ws").With(zap.String("agent", loginID)),
 			})
+			a.handles.setStream(loginID, st)
+			return endedStream{Stream: st, h: a.handles, loginID: loginID}
 		},
+		OnEnd:   func(loginID, reason string) { signIn.OnSessionEnd(loginID, reason) },
 		Grace:   cfg.SessionGrace,
 		Logger:  a.log,
 		Metrics: agent.NewMetrics(a.reg),
@@ -92,17 +99,38 @@ func (a *App) wire() error {
 		return err
 	}
 	a.manager = m
+	signIn, err = signin.New(signin.Config{
+		Store: a.durable.store, Sealer: a.durable.keys, Manager: m, StreamOf: a.handles.stream, IdS: a.ids,
+		REST: a.up.restCfg, Sides: restSides,
+		Origins: httpx.NewOrigins(cfg.AllowedOrigins...), Own: httpx.NewOrigins(own...),
+		TicketTTL: cfg.TicketTTL, MaxTickets: cfg.MaxTicketsPerSession,
+		MaxFailures: cfg.SignInMaxFailures, FailureWindow: cfg.SignInFailureWindow,
+		OnSignOut: func(session string) { a.gateway.CloseSession(session, gadget.CloseSignedOut, "signed_out") },
+		Metrics:   signin.NewMetrics(a.reg),
+		Logger:    a.log.Named("signin"),
+	})
+	if err != nil {
+		return err
+	}
+	a.signin = signIn
+	a.gateway = gadget.NewGateway(gadget.GatewayConfig{
+		AllowedOrigins: append(own, cfg.AllowedOrigins...),
+		Tickets:        signIn,
+		QueueSize:      cfg.QueueSize,
+		Metrics:        wsMetrics,
+		Logger:         a.log.Named("ws"),
+	})
 	a.proxy = rest.NewProxy(rest.ProxyConfig{
 		Resolve: func(r *http.Request) (*rest.Client, error) {
-			rs, _, err := a.authenticate(r)
+			loginID, err := signIn.LoginIDOf(r)
 			if err != nil {
 				return nil, err
 			}
-			s, ok := a.manager.Get(rs.loginID)
+			c, ok := a.handles.rest(loginID)
 			if !ok {
-				return nil, fmt.Errorf("no live session for %s; request a new ticket or sign in again", rs.loginID)
+				return nil, fmt.Errorf("no live session for %s; request a new ticket or sign in again", loginID)
 			}
-			return s.Finesse().(finesseView).c, nil
+			return c, nil
 		},
 		Metrics: a.up.restCfg.Metrics,
 		Logger:  a.log.Named("proxy"),
@@ -111,24 +139,6 @@ func (a *App) wire() error {
 	if err != nil {
 		return fmt.Errorf("web assets: %w", err)
 	}
-	a.relayRoutes()
-	for _, p := range []string{"GET /{$}", "GET /supervisor", "GET /static/", "GET /gadget/"} {
-		a.mux.Handle(p, pages)
-	}
+	a.pages = pages
 	return nil
-}
-
-// relayRoutes registers the browser-facing routes.
-func (a *App) relayRoutes() {
-	api := func(h http.HandlerFunc) http.Handler { return a.cors(h) }
-	a.mux.Handle("POST /api/v1/sessions", api(a.handleCreateSession))
-	a.mux.Handle("PUT /api/v1/sessions/token", api(a.handleRefreshToken))
-	a.mux.Handle("DELETE /api/v1/sessions", api(a.handleDeleteSession))
-	a.mux.Handle("POST /api/v1/tickets", api(a.handleTicket))
-	a.mux.Handle("OPTIONS /api/v1/", api(func(http.ResponseWriter, *http.Request) {}))
-	a.mux.Handle("/api/finesse/", a.cors(a.proxy))
-	a.mux.Handle("GET /ws", a.gateway)
-	a.mux.HandleFunc("GET /login", a.handleLogin)
-	a.mux.HandleFunc("GET /idscallback", a.handleCallback)
-	a.mux.HandleFunc("POST /logout", a.handleLogout)
 }

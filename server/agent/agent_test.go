@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"finesse-relay/server/cred"
 	"finesse-relay/xmpp/finesse"
 )
 
@@ -265,7 +266,7 @@ func newRig(t *testing.T, user finesse.User, tweak func(*Config)) *rig {
 	r := &rig{up: up, pubs: make(chan *fakePublisher, 8)}
 	cfg := Config{
 		Sides: []string{"A", "B"}, Dial: up.dial,
-		NewFinesse: func(_ Credentials, side func() string) Finesse { return fakeFinesse{up: up, side: side} },
+		NewFinesse: func(_ string, _ cred.Source, side func() string) Finesse { return fakeFinesse{up: up, side: side} },
 		NewPublisher: func(_ string, onSubs func(int)) Publisher {
 			p := newFakePublisher(onSubs)
 			r.pubs <- p
@@ -291,9 +292,14 @@ func newRig(t *testing.T, user finesse.User, tweak func(*Config)) *rig {
 	return r
 }
 
-func password(id string) Credentials {
-	return Credentials{LoginID: id, Secret: func(context.Context) (string, error) { return "demo", nil }}
+func password(id string) cred.Source {
+	return cred.Static{LoginID: id, Kind: cred.Password, Secret: "demo"}
 }
+
+// credFunc is a cred.Source backed by a function.
+type credFunc func(context.Context) (cred.Credential, error)
+
+func (f credFunc) Credential(ctx context.Context) (cred.Credential, error) { return f(ctx) }
 
 var agent1001 = finesse.User{LoginID: "1001", Roles: []string{"Agent"}, State: "NOT_READY", Extension: "51001"}
 
@@ -501,12 +507,12 @@ func TestRefusedTokenRetriedOnceWithAFresherToken(t *testing.T) {
 	r.up.dialErr = fmt.Errorf("%w: not-authorized", ErrUpstreamAuth)
 	var mu sync.Mutex
 	tok := 0
-	creds := Credentials{LoginID: "1001", SSO: true, Secret: func(context.Context) (string, error) {
+	creds := credFunc(func(context.Context) (cred.Credential, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		tok++
-		return fmt.Sprintf("token-%d", tok), nil
-	}}
+		return cred.Credential{LoginID: "1001", Kind: cred.Token, Secret: fmt.Sprintf("token-%d", tok)}, nil
+	})
 	s, _, _ := r.m.Join(&agent1001, creds)
 	<-r.pubs
 	<-s.Done()
@@ -517,9 +523,9 @@ func TestRefusedTokenRetriedOnceWithAFresherToken(t *testing.T) {
 
 func TestSignInAgainFromTokenSourceEndsSession(t *testing.T) {
 	r := newRig(t, agent1001, nil)
-	creds := Credentials{LoginID: "1001", SSO: true, Secret: func(context.Context) (string, error) {
-		return "", fmt.Errorf("%w: invalid_grant", ErrSignInAgain)
-	}}
+	creds := credFunc(func(context.Context) (cred.Credential, error) {
+		return cred.Credential{}, fmt.Errorf("%w: invalid_grant", ErrSignInAgain)
+	})
 	s, _, _ := r.m.Join(&agent1001, creds)
 	pub := <-r.pubs
 	<-s.Done()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"finesse-relay/server/cred"
 	"finesse-relay/xmpp/finesse"
 )
 
@@ -60,22 +61,12 @@ type Publisher interface {
 	Subscribers() int
 }
 
-// Credentials are an agent's upstream credentials.
-type Credentials struct {
-	// LoginID is the Finesse loginId (the XMPP username).
-	LoginID string
-	// SSO says Secret yields IdS access tokens rather than a password.
-	SSO bool
-	// Secret returns the current password or access token. An error
-	// wrapping ErrSignInAgain ends the Session: the agent must sign in again.
-	Secret func(ctx context.Context) (string, error)
-}
-
 // Errors that steer a Session.
 var (
 	// ErrSignInAgain: the credential is gone for good (IdS refused the
 	// refresh, or Finesse refused the token); the agent must sign in again.
-	ErrSignInAgain = errors.New("agent: sign in again")
+	// It is cred.ErrSignInAgain, so a credential source can return it.
+	ErrSignInAgain = cred.ErrSignInAgain
 	// ErrUpstreamAuth: the Notification Service refused the credential.
 	ErrUpstreamAuth = errors.New("agent: notification service refused the credential")
 	// ErrUpstreamConflict: another session bound our resource.
@@ -101,4 +92,8 @@ const (
 	EndSignedOut      = "signed_out"
 	EndSessionExpired = "session_expired"
 	EndShutdown       = "shutdown"
+	// EndIdle: the grace period after the last browser ran out. Browsers
+	// see it as "shutdown" (close 4102); OnEnd tells it apart from the
+	// relay's own shutdown, after which the session is re-opened on start.
+	EndIdle = "idle"
 )

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"finesse-relay/server/cred"
 	"finesse-relay/xmpp/finesse"
 )
 
@@ -20,7 +21,11 @@ type Config struct {
 	Dial DialFunc
 	// NewFinesse returns the REST view for one agent's credentials; side
 	// reports the Session's current side at call time.
-	NewFinesse func(creds Credentials, side func() string) Finesse
+	NewFinesse func(loginID string, creds cred.Source, side func() string) Finesse
+	// OnEnd, if set, is told when a Session has ended and why (one of the
+	// End* reasons; EndShutdown when the Manager stopped). It runs on the
+	// Session's goroutine after the browsers were told.
+	OnEnd func(loginID, reason string)
 	// NewPublisher returns the browser stream of a new Session. The Session
 	// is told the number of attached browser connections via onSubscribers.
 	NewPublisher func(loginID string, onSubscribers func(n int)) Publisher
@@ -110,9 +115,9 @@ func (m *Manager) Run(ctx context.Context) error {
 // used by a new Session (an existing Session keeps its own, which the caller
 // may have refreshed). Join restarts the grace period so that a browser that
 // signs in has time to connect.
-func (m *Manager) Join(user *finesse.User, creds Credentials) (s *Session, created bool, err error) {
-	if user == nil || user.LoginID == "" {
-		return nil, false, errors.New("agent: Join needs a User with a loginId")
+func (m *Manager) Join(user *finesse.User, creds cred.Source) (s *Session, created bool, err error) {
+	if user == nil || user.LoginID == "" || creds == nil {
+		return nil, false, errors.New("agent: Join needs a User with a loginId and credentials")
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

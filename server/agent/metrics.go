@@ -8,7 +8,6 @@ type Metrics struct {
 	sessions      *prometheus.GaugeVec
 	reconnects    prometheus.Counter
 	failovers     prometheus.Counter
-	tokenFailures *prometheus.CounterVec
 	events        prometheus.Counter
 	decodeErrors  prometheus.Counter
 }
@@ -25,9 +24,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		failovers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "finesse_relay_failovers_total", Help: "Switches from one Finesse side to the other.",
 		}),
-		tokenFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "finesse_relay_credential_failures_total", Help: "Credential (token refresh / password) failures by kind.",
-		}, []string{"kind"}),
 		events: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "finesse_relay_events_relayed_total", Help: "Finesse notifications relayed to browsers.",
 		}),
@@ -36,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.reconnects, m.failovers, m.tokenFailures, m.events, m.decodeErrors)
+		reg.MustRegister(m.sessions, m.reconnects, m.failovers, m.events, m.decodeErrors)
 	}
 	return m
 }
@@ -62,12 +58,6 @@ func (m *Metrics) reconnect() {
 func (m *Metrics) failover() {
 	if m != nil {
 		m.failovers.Inc()
-	}
-}
-
-func (m *Metrics) credentialFailure(kind string) {
-	if m != nil {
-		m.tokenFailures.WithLabelValues(kind).Inc()
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"finesse-relay/server/cred"
 	"finesse-relay/xmpp/finesse"
 )
 
@@ -32,7 +33,7 @@ type Session struct {
 	loginID string
 	roles   []string
 	user    *finesse.User
-	creds   Credentials
+	creds   cred.Source
 	rest    Finesse
 	pub     Publisher
 	log     *zap.Logger
@@ -52,7 +53,7 @@ type Session struct {
 	conns     int
 }
 
-func newSession(m *Manager, parent context.Context, user *finesse.User, creds Credentials) *Session {
+func newSession(m *Manager, parent context.Context, user *finesse.User, creds cred.Source) *Session {
 	ctx, cancel := context.WithCancelCause(parent)
 	s := &Session{
 		m: m, loginID: user.LoginID, roles: slices.Clone(user.Roles), user: user, creds: creds,
@@ -60,7 +61,7 @@ func newSession(m *Manager, parent context.Context, user *finesse.User, creds Cr
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), sigs: make(chan signal, 8),
 		side: m.cfg.Sides[0],
 	}
-	s.rest = m.cfg.NewFinesse(creds, s.Side)
+	s.rest = m.cfg.NewFinesse(user.LoginID, creds, s.Side)
 	s.pub = m.cfg.NewPublisher(user.LoginID, s.subscribersChanged)
 	s.pub.SetIdentity(user.LoginID, s.roles)
 	s.cache = newStateCache(user.LoginID, s.pub, m.cfg.Metrics)
@@ -152,7 +153,7 @@ func (s *Session) graceExpired() {
 	s.mu.Unlock()
 	if idle {
 		s.log.Info("last browser left; ending the upstream session", zap.Duration("grace", s.m.cfg.Grace))
-		s.End(EndShutdown)
+		s.End(EndIdle)
 	}
 }
 
@@ -198,7 +199,6 @@ func (s *Session) run() {
 		switch {
 		case errors.Is(err, ErrSignInAgain):
 			s.log.Warn("credentials refused; the agent must sign in again", zap.Error(err))
-			cfg.Metrics.credentialFailure("sign_in_again")
 			s.End(EndSessionExpired)
 			continue
 		case errors.Is(err, errFailover), errors.Is(err, ErrOutOfService), !connected && len(sides) > 1:
@@ -234,8 +234,15 @@ func (s *Session) run() {
 		s.setStatus(StatusSignedOut, "", "")
 	}
 	s.m.cfg.Metrics.sessionState(s.Status(), "")
-	s.pub.End(reason)
+	if reason == EndIdle {
+		s.pub.End(EndShutdown)
+	} else {
+		s.pub.End(reason)
+	}
 	s.log.Info("session ended", zap.String("reason", reason))
+	if s.m.cfg.OnEnd != nil {
+		s.m.cfg.OnEnd(s.loginID, reason)
+	}
 }
 
 // connectAndServe runs one upstream session on side. connected reports
@@ -259,23 +266,24 @@ func (s *Session) connectAndServe(side string, attempt int) (connected bool, err
 		s.setStatus(StatusOutOfService, side, "")
 		return false, fmt.Errorf("side %s reports %s (%s): %w", side, si.Status, si.StatusReason, ErrOutOfService)
 	}
-	secret, err := s.creds.Secret(s.ctx)
+	cr, err := s.creds.Credential(s.ctx)
 	if err != nil {
 		return false, fmt.Errorf("credential for %s: %w", s.loginID, err)
 	}
+	secret := cr.Secret
 	req := DialRequest{
 		Side: side, Domain: si.XMPPDomain, PubSubDomain: si.XMPPPubSubDomain,
 		Username: s.loginID, Password: secret,
 		OnUpdate: s.onUpdate, OnServicePresence: s.onServicePresence,
 	}
 	n, err := cfg.Dial(s.ctx, req)
-	if errors.Is(err, ErrUpstreamAuth) && s.creds.SSO {
+	if errors.Is(err, ErrUpstreamAuth) && cr.Kind == cred.Token {
 		// The token may have been refreshed meanwhile: one retry with a
 		// different token only. A refused password is never retried
 		// (Finesse locks accounts after repeated failures).
-		fresh, ferr := s.creds.Secret(s.ctx)
-		if ferr == nil && fresh != secret {
-			req.Password = fresh
+		fresh, ferr := s.creds.Credential(s.ctx)
+		if ferr == nil && fresh.Kind == cred.Token && fresh.Secret != secret {
+			req.Password = fresh.Secret
 			n, err = cfg.Dial(s.ctx, req)
 		}
 	}

@@ -2,6 +2,7 @@ package ids
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -52,6 +53,14 @@ type Config struct {
 	// RefreshAt is the share of a token's lifetime after which it is
 	// refreshed; 0 means 0.75.
 	RefreshAt float64
+	// StateKey signs the state cookies of sign-ins in progress (at least
+	// 32 bytes). Every instance behind one load balancer needs the same
+	// key; nil means a random key per Client (a restart then fails the
+	// sign-ins in progress).
+	StateKey []byte
+	// UseOnce records that a state was used and reports whether it was the
+	// first use (the store's PutNew). nil means an in-process record.
+	UseOnce func(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger; nil means zap.NewNop().
@@ -72,8 +81,10 @@ type Client struct {
 	preferred atomic.Int32 // index of the node that last answered
 	bodyAuth  atomic.Bool  // IdS refused Basic and accepted body credentials
 
-	states stateStore
-	keys   keyCache
+	stateKey []byte
+	useOnce  func(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	used     usedStates
+	keys     keyCache
 }
 
 // node is one IdS node with its two client-authentication variants.
@@ -118,6 +129,19 @@ func New(cfg Config) (*Client, error) {
 		now:        cfg.Now,
 		log:        cfg.Logger,
 		cookiePath: redirect.EscapedPath(),
+		stateKey:   cfg.StateKey,
+		useOnce:    cfg.UseOnce,
+	}
+	if len(c.stateKey) == 0 {
+		c.stateKey = make([]byte, 32)
+		_, _ = rand.Read(c.stateKey)
+	} else if len(c.stateKey) < 32 {
+		return nil, errors.New("ids: StateKey must be at least 32 bytes")
+	}
+	if c.useOnce == nil {
+		c.useOnce = func(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+			return c.used.useOnce(ctx, key, ttl, c.now())
+		}
 	}
 	if c.cookiePath == "" {
 		c.cookiePath = "/"

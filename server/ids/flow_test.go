@@ -42,7 +42,7 @@ func TestCodeFlow(t *testing.T) {
 		t.Fatalf("cookies %v", cookies)
 	}
 	ck := cookies[0]
-	if !strings.HasPrefix(ck.Name, ids.StateCookiePrefix) || ck.Value != q.Get("state") || !ck.HttpOnly || !ck.Secure ||
+	if !strings.HasPrefix(ck.Name, ids.StateCookiePrefix) || !strings.HasPrefix(ck.Value, q.Get("state")+".") || !ck.HttpOnly || !ck.Secure ||
 		ck.SameSite != http.SameSiteLaxMode || ck.Path != "/idscallback" || ck.MaxAge != 600 {
 		t.Errorf("state cookie %+v", ck)
 	}

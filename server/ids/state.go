@@ -1,12 +1,16 @@
 package ids
 
 import (
+	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,65 +26,50 @@ const (
 	StateLifetime = 10 * time.Minute
 	stateBytes    = 32
 	cookieIDLen   = 12
-	// maxPendingStates bounds the sign-ins in progress; beyond it the
-	// oldest is forgotten.
-	maxPendingStates = 10000
 	maxReturnLen     = 2048
 )
 
-// stateStore remembers the sign-ins in progress so that a state is used
-// once, even if its cookie is replayed.
-type stateStore struct {
+// usedStates remembers, in process, the states whose callback was already
+// accepted (when no Config.UseOnce is given). Entries are added only by a
+// callback that carries a valid signed cookie, and expire after
+// StateLifetime, so nobody can flush it or grow it without bound by
+// starting sign-ins.
+type usedStates struct {
 	mu sync.Mutex
-	m  map[string]pendingLogin
+	m  map[string]time.Time
 }
 
-type pendingLogin struct {
-	returnTo string
-	expires  time.Time
-}
-
-func (s *stateStore) add(state, returnTo string, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = make(map[string]pendingLogin)
+func (u *usedStates) useOnce(_ context.Context, key string, ttl time.Duration, now time.Time) (bool, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = make(map[string]time.Time)
 	}
-	if len(s.m) >= maxPendingStates {
-		oldest, first := "", true
-		var oldestExp time.Time
-		for k, p := range s.m {
-			if !now.Before(p.expires) {
-				delete(s.m, k)
-				continue
-			}
-			if first || p.expires.Before(oldestExp) {
-				oldest, oldestExp, first = k, p.expires, false
-			}
-		}
-		if len(s.m) >= maxPendingStates {
-			delete(s.m, oldest)
+	for k, exp := range u.m {
+		if !now.Before(exp) {
+			delete(u.m, k)
 		}
 	}
-	s.m[state] = pendingLogin{returnTo: returnTo, expires: now.Add(StateLifetime)}
+	if _, used := u.m[key]; used {
+		return false, nil
+	}
+	u.m[key] = now.Add(ttl)
+	return true, nil
 }
 
-// take consumes a state.
-func (s *stateStore) take(state string, now time.Time) (pendingLogin, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.m[state]
-	if !ok {
-		return pendingLogin{}, false
-	}
-	delete(s.m, state)
-	return p, now.Before(p.expires)
+// stateMAC signs what the state cookie carries.
+func (c *Client) stateMAC(state, returnTo string, expires int64) string {
+	m := hmac.New(sha256.New, c.stateKey)
+	fmt.Fprintf(m, "%s\x00%s\x00%d", state, returnTo, expires)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // BeginLogin starts an SSO sign-in: it sets an HttpOnly, SameSite=Lax
 // cookie (Secure when secure is true; path: the redirect URL's path;
-// 10 minutes) holding a fresh random state, remembers returnTo for that
-// state, and returns the IdS authorize URL to redirect the browser to.
+// 10 minutes) holding a fresh random state, returnTo and the expiry, signed
+// with the client's state key, and returns the IdS authorize URL to
+// redirect the browser to. Nothing is remembered server-side until the
+// callback: starting sign-ins cannot disturb anyone else's.
 // returnTo must be a local path ("/", "/supervisor?x=1"); anything that
 // could leave the relay's origin is refused.
 func (c *Client) BeginLogin(w http.ResponseWriter, secure bool, returnTo string) (authURL string, err error) {
@@ -92,11 +81,12 @@ func (c *Client) BeginLogin(w http.ResponseWriter, secure bool, returnTo string)
 		return "", fmt.Errorf("ids: random state: %w", err)
 	}
 	state := base64.RawURLEncoding.EncodeToString(b[:])
-	now := c.now()
-	c.states.add(state, returnTo, now)
+	expires := c.now().Add(StateLifetime).Unix()
+	value := state + "." + base64.RawURLEncoding.EncodeToString([]byte(returnTo)) + "." +
+		strconv.FormatInt(expires, 10) + "." + c.stateMAC(state, returnTo, expires)
 	http.SetCookie(w, &http.Cookie{
 		Name:     StateCookiePrefix + state[:cookieIDLen],
-		Value:    state,
+		Value:    value,
 		Path:     c.cookiePath,
 		MaxAge:   int(StateLifetime / time.Second),
 		HttpOnly: true,
@@ -107,8 +97,9 @@ func (c *Client) BeginLogin(w http.ResponseWriter, secure bool, returnTo string)
 }
 
 // FinishLogin checks the IdS callback (GET redirect_uri?code=…&state=…):
-// the state must equal the browser's state cookie (constant-time), be one
-// this client issued less than 10 minutes ago, and not have been used. The
+// the state must equal the one in the browser's state cookie (constant-time),
+// the cookie must carry this client's signature and be less than 10 minutes
+// old, and the state must not have been used (Config.UseOnce). The
 // cookie is cleared and the state consumed whatever the outcome. An
 // error=… from IdS becomes an [*AuthorizeError]; state problems wrap
 // [ErrStateMismatch]. On success it returns the code to pass to
@@ -125,13 +116,26 @@ func (c *Client) FinishLogin(r *http.Request, w http.ResponseWriter) (code, retu
 	if cerr != nil {
 		return "", "", fmt.Errorf("%w: no sign-in cookie in this browser (cookies blocked, another browser, or older than %v)", ErrStateMismatch, StateLifetime)
 	}
-	if subtle.ConstantTimeCompare([]byte(ck.Value), []byte(state)) != 1 {
+	parts := strings.Split(ck.Value, ".")
+	if len(parts) != 4 || subtle.ConstantTimeCompare([]byte(parts[0]), []byte(state)) != 1 {
 		return "", "", fmt.Errorf("%w: the state differs from this browser's sign-in cookie", ErrStateMismatch)
 	}
-	p, ok := c.states.take(state, c.now())
-	if !ok {
-		return "", "", fmt.Errorf("%w: the state was already used or has expired", ErrStateMismatch)
+	rt, rerr := base64.RawURLEncoding.DecodeString(parts[1])
+	expires, eerr := strconv.ParseInt(parts[2], 10, 64)
+	if rerr != nil || eerr != nil || !hmac.Equal([]byte(parts[3]), []byte(c.stateMAC(state, string(rt), expires))) {
+		return "", "", fmt.Errorf("%w: the sign-in cookie was not issued by this relay (or its key changed)", ErrStateMismatch)
 	}
+	if !c.now().Before(time.Unix(expires, 0)) {
+		return "", "", fmt.Errorf("%w: the sign-in took longer than %v; start again", ErrStateMismatch, StateLifetime)
+	}
+	first, uerr := c.useOnce(r.Context(), "idsstate:"+state, StateLifetime)
+	if uerr != nil {
+		return "", "", fmt.Errorf("ids: cannot check the state: %w", uerr)
+	}
+	if !first {
+		return "", "", fmt.Errorf("%w: the state was already used", ErrStateMismatch)
+	}
+	p := struct{ returnTo string }{string(rt)}
 	if e := q.Get("error"); e != "" {
 		return "", "", &AuthorizeError{Code: sanitize(e, 64), Description: sanitize(q.Get("error_description"), 200)}
 	}

@@ -234,10 +234,14 @@ func (c *Client) authorization(ctx context.Context) (string, error) {
 	if c.cfg.Credentials == nil {
 		return "", nil
 	}
-	a, err := c.cfg.Credentials.Authorization(ctx)
+	cr, err := c.cfg.Credentials.Credential(ctx)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrCredentials, err)
 	}
+	if cr.Secret == "" {
+		return "", fmt.Errorf("%w: empty %s", ErrCredentials, cr.Kind)
+	}
+	a := cr.Authorization()
 	if strings.ContainsAny(a, "\r\n") {
 		return "", fmt.Errorf("%w: authorization value holds a line break", ErrCredentials)
 	}

@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/oauth2"
 
+	"finesse-relay/server/cred"
 	"finesse-relay/xmpp/finesse"
 )
 
@@ -329,10 +330,10 @@ type switchable struct {
 }
 
 func (s *switchable) set(v Credentials) { s.mu.Lock(); s.v = v; s.mu.Unlock() }
-func (s *switchable) Authorization(ctx context.Context) (string, error) {
+func (s *switchable) Credential(ctx context.Context) (cred.Credential, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.v.Authorization(ctx)
+	return s.v.Credential(ctx)
 }
 
 // tokenSequence yields the next token of a list on each call (the last one

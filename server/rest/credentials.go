@@ -2,21 +2,19 @@ package rest
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 
 	"golang.org/x/oauth2"
+
+	"finesse-relay/server/cred"
 )
 
-// Credentials produce the Authorization header value of a call. The client
-// asks at every call, so a refreshed token is used as soon as it exists.
-// Implementations must be safe for concurrent use.
-type Credentials interface {
-	// Authorization returns the full header value, e.g. "Basic ..." or
-	// "Bearer ...".
-	Authorization(ctx context.Context) (string, error)
-}
+// Credentials give the agent's credential at every call, so a refreshed
+// token is used as soon as it exists; the credential's kind decides the
+// header (Basic for a password, Bearer for a token). It is the same
+// interface the XMPP login asks (cred.Source).
+type Credentials = cred.Source
 
 // Basic are the credentials of a non-SSO user: "Basic
 // base64(loginId:password)".
@@ -24,12 +22,12 @@ type Basic struct {
 	Username, Password string
 }
 
-// Authorization returns the Basic header value.
-func (b Basic) Authorization(context.Context) (string, error) {
+// Credential returns the password credential.
+func (b Basic) Credential(context.Context) (cred.Credential, error) {
 	if b.Username == "" {
-		return "", errors.New("rest: basic credentials without a username")
+		return cred.Credential{}, errors.New("rest: basic credentials without a username")
 	}
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(b.Username+":"+b.Password)), nil
+	return cred.Credential{LoginID: b.Username, Kind: cred.Password, Secret: b.Password}, nil
 }
 
 // Bearer are the credentials of an SSO user: "Bearer <access token>" from
@@ -39,19 +37,19 @@ type Bearer struct {
 	Source oauth2.TokenSource
 }
 
-// Authorization returns the Bearer header value.
-func (b Bearer) Authorization(context.Context) (string, error) {
+// Credential returns the token credential.
+func (b Bearer) Credential(context.Context) (cred.Credential, error) {
 	if b.Source == nil {
-		return "", errors.New("rest: bearer credentials without a token source")
+		return cred.Credential{}, errors.New("rest: bearer credentials without a token source")
 	}
 	tok, err := b.Source.Token()
 	if err != nil {
-		return "", fmt.Errorf("rest: token: %w", err)
+		return cred.Credential{}, fmt.Errorf("rest: token: %w", err)
 	}
 	if tok.AccessToken == "" {
-		return "", errors.New("rest: token source returned an empty access token")
+		return cred.Credential{}, errors.New("rest: token source returned an empty access token")
 	}
-	return "Bearer " + tok.AccessToken, nil
+	return cred.Credential{Kind: cred.Token, Secret: tok.AccessToken}, nil
 }
 
 var (

@@ -1,0 +1,223 @@
+package signin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/oauth2"
+
+	"finesse-relay/server/cred"
+	"finesse-relay/server/ids"
+	"finesse-relay/server/store"
+	"finesse-relay/xmpp/finesse"
+)
+
+// Store keys (all under the store's own prefix).
+func credKey(loginID string) string { return "cred:" + loginID }
+func liveKey(loginID string) string { return "live:" + loginID }
+
+// presented is a credential as a browser presented it, not yet verified.
+type presented struct {
+	kind   cred.Kind
+	secret string             // password, or a token Finesse gave a gadget
+	ids    *oauth2.Token      // an IdS token pair (SSO sign-in through /login)
+	source oauth2.TokenSource // built from ids
+}
+
+// credRecord is an agent's credential at rest (sealed).
+type credRecord struct {
+	Kind    string          `json:"kind"` // "password", "token", "ids"
+	Secret  string          `json:"secret,omitempty"`
+	Access  string          `json:"access,omitempty"`
+	Refresh string          `json:"refresh,omitempty"`
+	Expiry  time.Time       `json:"expiry,omitzero"`
+	User    json.RawMessage `json:"user"`
+}
+
+// holder is one agent's current credential: the newest verified one. It is
+// the cred.Source both the XMPP login and the REST client ask.
+type holder struct {
+	h       *holders
+	loginID string
+
+	mu     sync.Mutex
+	kind   cred.Kind
+	secret string
+	source oauth2.TokenSource
+	last   *oauth2.Token // last IdS token seen (refresh detection)
+	user   *finesse.User
+}
+
+// Credential returns the agent's current credential (cred.Source).
+func (c *holder) Credential(ctx context.Context) (cred.Credential, error) {
+	c.mu.Lock()
+	kind, secret, src := c.kind, c.secret, c.source
+	c.mu.Unlock()
+	if src == nil {
+		return cred.Credential{LoginID: c.loginID, Kind: kind, Secret: secret}, nil
+	}
+	tok, err := src.Token()
+	if err != nil {
+		c.h.s.cfg.Metrics.refresh(false)
+		if errors.Is(err, ids.ErrSignInAgain) {
+			return cred.Credential{}, fmt.Errorf("%w: %w", cred.ErrSignInAgain, err)
+		}
+		return cred.Credential{}, fmt.Errorf("signin: IdS token for %s: %w", c.loginID, err)
+	}
+	c.mu.Lock()
+	refreshed := c.source == src && c.last != nil && c.last.AccessToken != tok.AccessToken
+	if c.source == src {
+		c.last = tok
+	}
+	c.mu.Unlock()
+	if refreshed {
+		c.h.s.cfg.Metrics.refresh(true)
+		c.h.persist(ctx, c) // the refresh token may have rotated
+	}
+	return cred.Credential{LoginID: c.loginID, Kind: cred.Token, Secret: tok.AccessToken}, nil
+}
+
+// set replaces the credential with a verified one.
+func (c *holder) set(p presented, user *finesse.User) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.kind, c.secret, c.source, c.last, c.user = p.kind, p.secret, p.source, p.ids, user
+}
+
+func (c *holder) record() (credRecord, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u, err := json.Marshal(c.user)
+	if err != nil {
+		return credRecord{}, err
+	}
+	r := credRecord{User: u}
+	switch {
+	case c.source != nil && c.last != nil:
+		r.Kind, r.Access, r.Refresh, r.Expiry = "ids", c.last.AccessToken, c.last.RefreshToken, c.last.Expiry
+	case c.kind == cred.Token:
+		r.Kind, r.Secret = "token", c.secret
+	default:
+		r.Kind, r.Secret = "password", c.secret
+	}
+	return r, nil
+}
+
+// holders are the agents' credentials in this process, backed by the store.
+type holders struct {
+	s  *Service
+	mu sync.Mutex
+	m  map[string]*holder
+}
+
+func newHolders(s *Service) *holders { return &holders{s: s, m: make(map[string]*holder)} }
+
+// set makes p the agent's credential and stores it sealed.
+func (hs *holders) set(ctx context.Context, loginID string, p presented, user *finesse.User) (*holder, error) {
+	hs.mu.Lock()
+	c := hs.m[loginID]
+	if c == nil {
+		c = &holder{h: hs, loginID: loginID}
+		hs.m[loginID] = c
+	}
+	hs.mu.Unlock()
+	c.set(p, user)
+	if err := hs.persist(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// persist writes c's credential, sealed, for the relay sessions' lifetime.
+func (hs *holders) persist(ctx context.Context, c *holder) error {
+	r, err := c.record()
+	if err != nil {
+		return fmt.Errorf("signin: encode credential of %s: %w", c.loginID, err)
+	}
+	plain, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("signin: encode credential of %s: %w", c.loginID, err)
+	}
+	key := credKey(c.loginID)
+	if err := hs.s.cfg.Store.Put(ctx, key, hs.s.cfg.Sealer.Seal(plain, []byte(key)), hs.s.cfg.SessionTTL); err != nil {
+		hs.s.log.Warn("store: could not save a credential", zap.String("agent", c.loginID), zap.Error(err))
+		return storeErr("save credential", err)
+	}
+	return nil
+}
+
+// get returns the agent's credential: the one in this process, else the
+// one in the store (after a restart, or signed in on another instance).
+func (hs *holders) get(ctx context.Context, loginID string) (*holder, error) {
+	hs.mu.Lock()
+	c := hs.m[loginID]
+	hs.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	key := credKey(loginID)
+	sealed, err := hs.s.cfg.Store.Get(ctx, key)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w: no credential for %s", ErrUnauthenticated, loginID)
+		}
+		return nil, storeErr("load credential", err)
+	}
+	plain, err := hs.s.cfg.Sealer.Open(sealed, []byte(key))
+	if err != nil {
+		return nil, fmt.Errorf("signin: credential of %s cannot be unsealed (SESSION_KEY_FILE changed?): %w", loginID, err)
+	}
+	var r credRecord
+	if err := json.Unmarshal(plain, &r); err != nil {
+		return nil, fmt.Errorf("signin: credential of %s is corrupt: %w", loginID, err)
+	}
+	var user finesse.User
+	if err := json.Unmarshal(r.User, &user); err != nil || user.LoginID == "" {
+		return nil, fmt.Errorf("signin: credential of %s has no user", loginID)
+	}
+	p := presented{kind: cred.Password, secret: r.Secret}
+	switch r.Kind {
+	case "token":
+		p.kind = cred.Token
+	case "ids":
+		if hs.s.cfg.IdS == nil {
+			return nil, fmt.Errorf("%w: %s signed in with SSO but IDS_URL is no longer configured", ErrUnauthenticated, loginID)
+		}
+		tok := &oauth2.Token{AccessToken: r.Access, RefreshToken: r.Refresh, Expiry: r.Expiry, TokenType: "Bearer"}
+		p = presented{kind: cred.Token, ids: tok, source: hs.s.cfg.IdS.TokenSource(tok)}
+	case "password":
+	default:
+		return nil, fmt.Errorf("signin: credential of %s has unknown kind %q", loginID, r.Kind)
+	}
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if c := hs.m[loginID]; c != nil { // set meanwhile by a sign-in: newer
+		return c, nil
+	}
+	c = &holder{h: hs, loginID: loginID}
+	c.set(p, &user)
+	hs.m[loginID] = c
+	return c, nil
+}
+
+// forget drops the agent's credential here and in the store.
+func (hs *holders) forget(ctx context.Context, loginID string) {
+	hs.mu.Lock()
+	delete(hs.m, loginID)
+	hs.mu.Unlock()
+	if err := hs.s.cfg.Store.Delete(ctx, credKey(loginID)); err != nil {
+		hs.s.log.Warn("store: could not delete a credential", zap.String("agent", loginID), zap.Error(err))
+	}
+}
+
+// user returns the User Finesse returned when c was verified.
+func (c *holder) userObject() *finesse.User {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.user
+}
