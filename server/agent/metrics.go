@@ -5,11 +5,11 @@ import "github.com/prometheus/client_golang/prometheus"
 // Metrics are the session core's Prometheus metrics. A nil *Metrics is
 // valid and records nothing.
 type Metrics struct {
-	sessions      *prometheus.GaugeVec
-	reconnects    prometheus.Counter
-	failovers     prometheus.Counter
-	events        prometheus.Counter
-	decodeErrors  prometheus.Counter
+	sessions     *prometheus.GaugeVec
+	reconnects   prometheus.Counter
+	failovers    prometheus.Counter
+	events       prometheus.Counter
+	decodeErrors prometheus.Counter
 }
 
 // NewMetrics registers the metrics with reg (nil: unregistered).

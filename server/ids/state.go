@@ -26,7 +26,7 @@ const (
 	StateLifetime = 10 * time.Minute
 	stateBytes    = 32
 	cookieIDLen   = 12
-	maxReturnLen     = 2048
+	maxReturnLen  = 2048
 )
 
 // usedStates remembers, in process, the states whose callback was already

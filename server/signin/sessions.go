@@ -22,11 +22,11 @@ import (
 // is the session's id inside the relay: ticket grants and the Gateway's
 // per-session accounting use it, never the token.
 
-func sessionKey(id string) string           { return "rs:" + id }
+func sessionKey(id string) string               { return "rs:" + id }
 func agentSessionKey(loginID, id string) string { return "rsa:" + loginID + ":" + id }
-func ticketKey(hash string) string          { return "tk:" + hash }
-func ticketUsedKey(hash string) string      { return "tku:" + hash }
-func ticketCountKey(session string) string  { return "tkn:" + session }
+func ticketKey(hash string) string              { return "tk:" + hash }
+func ticketUsedKey(hash string) string          { return "tku:" + hash }
+func ticketCountKey(session string) string      { return "tkn:" + session }
 
 // Session is a relay session as the store holds it.
 type Session struct {
