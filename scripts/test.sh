@@ -24,10 +24,11 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v chromium >/dev/null || need+=(chromium)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
+command -v redis-server >/dev/null || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  # Keep the packages' postinst from starting system prosody/dovecot daemons.
+  # Keep the packages' postinst from starting system prosody/dovecot/redis daemons.
   made_policy=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
@@ -73,9 +74,10 @@ step "Prosody peer"
 export PEER_DIR="${PEER_DIR:-/tmp/finesse-relay-peer}"
 scripts/peer/stop.sh >/dev/null 2>&1 || true
 scripts/peer/start.sh >/dev/null
-trap 'scripts/peer/stop.sh >/dev/null 2>&1 || true' EXIT
+trap 'scripts/peer/stop.sh >/dev/null 2>&1 || true; scripts/redis-stop.sh >/dev/null 2>&1 || true' EXIT
 export FINESSE_PEER_ENV="$PEER_DIR/env"
 echo "up: $FINESSE_PEER_ENV"
+scripts/redis-stop.sh >/dev/null 2>&1 || true; FINESSE_REDIS_URL=$(scripts/redis-start.sh); export FINESSE_REDIS_URL; echo "redis: $FINESSE_REDIS_URL"
 
 # ---- 4. Go tests (unit, fuzz seeds, integration against the peer) ----
 step "go test -race ./..."

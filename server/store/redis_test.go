@@ -1,8 +1,268 @@
 package store
 
-import "testing"
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// redisURL returns FINESSE_REDIS_URL (scripts/redis-start.sh prints one).
+// Without it the test fails under CI and is skipped elsewhere.
+func redisURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("FINESSE_REDIS_URL")
+	if u == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("FINESSE_REDIS_URL is not set: scripts/test.sh starts redis-server with scripts/redis-start.sh")
+		}
+		t.Skip("FINESSE_REDIS_URL not set: run export FINESSE_REDIS_URL=$(scripts/redis-start.sh)")
+	}
+	return u
+}
+
+// testPrefix is a key prefix of the test's own, so tests and packages
+// sharing one redis-server do not see each other's keys.
+func testPrefix() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "finesse-relay-test:" + hex.EncodeToString(b) + ":"
+}
 
 func openRedisHarness(t *testing.T) harness {
-	t.Skip("redis: not yet")
-	return harness{}
+	u := redisURL(t)
+	s, err := OpenRedis(context.Background(), u, RedisOptions{Prefix: testPrefix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		deleteAll(t, u, s.prefix)
+		_ = s.Close()
+	})
+	return harness{s, time.Sleep}
+}
+
+// deleteAll removes every key under prefix, through a client of its own
+// (the test may have closed the store).
+func deleteAll(t testing.TB, url, prefix string) {
+	c, err := OpenRedis(context.Background(), url, RedisOptions{Prefix: prefix})
+	if err != nil {
+		t.Logf("cleanup: %v", err)
+		return
+	}
+	defer c.Close()
+	ctx := context.Background()
+	iter := c.c.Scan(ctx, 0, globEscape(prefix)+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		c.c.Del(ctx, iter.Val())
+	}
+}
+
+func TestRedisKeyLayout(t *testing.T) {
+	u := redisURL(t)
+	ctx := context.Background()
+	prefix := testPrefix()
+	s, err := OpenRedis(ctx, u+"?key_prefix="+prefix, RedisOptions{Prefix: "ignored:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	defer deleteAll(t, u, prefix)
+	if err := s.Put(ctx, "sess:1", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, s, "agent:7", 10, 0, 41)
+	if _, _, err := s.Acquire(ctx, "agent:7", "relay-a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		key, typ string
+		ttl      bool
+	}{
+		{prefix + "k:sess:1", "string", true},
+		{prefix + "s:agent:7", "stream", true},
+		{prefix + "l:agent:7", "string", true},
+		{prefix + "f:agent:7", "string", true},
+	}
+	for _, c := range checks {
+		typ, err := s.c.Type(ctx, c.key).Result()
+		if err != nil || typ != c.typ {
+			t.Errorf("TYPE %s = %q, %v; want %s", c.key, typ, err, c.typ)
+		}
+		if pttl, _ := s.c.PTTL(ctx, c.key).Result(); c.ttl && pttl <= 0 {
+			t.Errorf("%s has no expiry (PTTL %v)", c.key, pttl)
+		}
+	}
+	msgs, err := s.c.XRange(ctx, prefix+"s:agent:7", "-", "+").Result()
+	if err != nil || len(msgs) != 2 || msgs[0].ID != "1-0" || msgs[1].ID != "42-0" {
+		t.Fatalf("stream ids = %v, %v; want 1-0 and 42-0 (seq+1)", msgs, err)
+	}
+}
+
+func TestRedisOpenErrors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dead := freeAddr(t)
+	tests := []struct {
+		name, url string
+		says      []string
+		unavail   bool
+	}{
+		{"nothing listening", "redis://:hunter2@" + dead + "/0?dial_timeout=200ms&max_retries=-1", []string{"redis://:xxxxx@" + dead + "/0", "unavailable", "connection refused"}, true},
+		{"bad option", "redis://127.0.0.1:1/0?bogus=1", []string{"unexpected option: bogus"}, false},
+		{"bad scheme", "http://127.0.0.1/", []string{"invalid URL scheme"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := OpenRedis(ctx, tt.url, RedisOptions{})
+			if err == nil {
+				s.Close()
+				t.Fatal("OpenRedis succeeded")
+			}
+			for _, w := range tt.says {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error %q shows the password", err)
+			}
+			if errors.Is(err, ErrUnavailable) != tt.unavail {
+				t.Errorf("error %v: ErrUnavailable = %v, want %v", err, !tt.unavail, tt.unavail)
+			}
+		})
+	}
+}
+
+// freeAddr returns a loopback address nothing listens on (just freed).
+func freeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// privateRedis is a redis-server of the test's own, which it may stop and
+// start (the shared one serves other packages' tests).
+type privateRedis struct {
+	t    testing.TB
+	addr string
+	dir  string
+	cmd  *exec.Cmd
+}
+
+func startPrivateRedis(t testing.TB) *privateRedis {
+	redisURL(t) // same skip/fail rule as the shared server
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatal("redis-server not in PATH: scripts/redis-start.sh installs it")
+	}
+	p := &privateRedis{t: t, addr: freeAddr(t), dir: t.TempDir()}
+	p.start()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *privateRedis) start() {
+	_, port, _ := net.SplitHostPort(p.addr)
+	p.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", p.dir)
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	for range 100 {
+		if c, err := net.Dial("tcp", p.addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.t.Fatalf("private redis-server on %s did not come up", p.addr)
+}
+
+func (p *privateRedis) stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+	p.cmd = nil
+}
+
+// TestRedisOutage: with Redis down every call fails with ErrUnavailable
+// (promptly); when it is back the same store works again by itself.
+func TestRedisOutage(t *testing.T) {
+	p := startPrivateRedis(t)
+	ctx := context.Background()
+	s, err := OpenRedis(ctx, "redis://"+p.addr+"/0?dial_timeout=300ms&read_timeout=500ms&max_retries=1", RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Put(ctx, "before", []byte("1"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+
+	// A Read waiting when Redis goes away returns an error, not a hang.
+	waitErr := make(chan error, 1)
+	go func() {
+		_, err := s.Read(ctx, "agent:1", 0, 10, 30*time.Second)
+		waitErr <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	p.stop()
+
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"Put", func() error { return s.Put(ctx, "k", []byte("v"), time.Minute) }},
+		{"Get", func() error { _, err := s.Get(ctx, "before"); return err }},
+		{"Take", func() error { _, err := s.Take(ctx, "before"); return err }},
+		{"Incr", func() error { _, err := s.Incr(ctx, "n", 1, time.Minute); return err }},
+		{"Append", func() error { return s.Append(ctx, "agent:1", Entry{Seq: 1}, 10, time.Minute) }},
+		{"Acquire", func() error { _, _, err := s.Acquire(ctx, "agent:1", "a", time.Minute); return err }},
+		{"Ping", func() error { return s.Ping(ctx) }},
+	}
+	for _, c := range calls {
+		t0 := time.Now()
+		err := c.call()
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s with Redis down: %v, want ErrUnavailable", c.name, err)
+		}
+		if d := time.Since(t0); d > 5*time.Second {
+			t.Errorf("%s with Redis down took %v", c.name, d)
+		}
+	}
+	select {
+	case err := <-waitErr:
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("waiting Read when Redis went down: %v, want ErrUnavailable", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("a waiting Read hung when Redis went down")
+	}
+
+	p.start() // empty: no persistence
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Ping(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the store did not recover within 10 s of Redis coming back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := s.Put(ctx, "after", []byte("2"), time.Minute); err != nil {
+		t.Fatalf("Put after recovery: %v", err)
+	}
+	if v, err := s.Get(ctx, "after"); err != nil || string(v) != "2" {
+		t.Fatalf("Get after recovery = %q, %v", v, err)
+	}
+	appendAll(t, s, "agent:1", 10, 1)
 }
