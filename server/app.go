@@ -15,6 +15,7 @@ import (
 	"finesse-relay/server/agent"
 	"finesse-relay/server/ids"
 	"finesse-relay/server/signin"
+	"finesse-relay/server/store"
 )
 
 // App is the relay: configuration, listeners and every component, wired.
@@ -32,6 +33,7 @@ type App struct {
 	redirect net.Listener // nil unless server.http.port is set with TLS
 
 	durable durable // sessions, tickets, throttles, sealed credentials
+	health  *store.Health
 	up      *upstream
 	handles *handles
 	ids     *ids.Client // nil when SSO is not configured
@@ -127,6 +129,7 @@ func (a *App) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	// The session manager first: nothing may be accepted before it runs.
 	g.Go(func() error { return a.manager.Run(ctx) })
+	g.Go(func() error { return a.health.Run(ctx) })
 	select {
 	case <-a.manager.Running():
 		// Agents whose sessions were live when the relay last stopped get

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -51,34 +53,33 @@ func openStore(cfg *Config, log *zap.Logger) (durable, error) {
 	var d durable
 	spec := cfg.Store
 	keyFile := cfg.SessionKeyFile
-	switch {
-	case spec == "" || spec == "memory":
-		d.store = store.NewMemory(nil)
-	case strings.HasPrefix(spec, "file:"):
-		path := strings.TrimPrefix(spec, "file:")
-		if path == "" {
-			return d, cfgErr("STORE", "file: needs a path, e.g. file:/var/lib/finesse-relay/%s", defaultStoreFile)
-		}
+	if spec == "" {
+		spec = "memory"
+	}
+	if path, ok := strings.CutPrefix(spec, "file:"); ok && path != "" {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return d, cfgErr("STORE", "cannot create the directory of %s: %v (pick a writable path, e.g. the service's state directory)", path, err)
 		}
-		f, err := store.OpenFile(path, store.FileOptions{})
-		if err != nil {
-			return d, cfgErr("STORE", "%v", err)
-		}
-		d.store = f
 		if keyFile == "" {
 			keyFile = filepath.Join(filepath.Dir(path), "session.key")
 		}
-	default:
-		return d, cfgErr("STORE", "%q is not memory, file:PATH, redis:// or rediss://", spec)
 	}
+	redis := strings.HasPrefix(spec, "redis://") || strings.HasPrefix(spec, "rediss://")
+	if redis && keyFile == "" {
+		return d, cfgErr("SESSION_KEY_FILE", "required with a Redis store: every instance must seal credentials with the same key (create one with: head -c 32 /dev/urandom | base64 > session.key; chmod 600 session.key)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, spec, store.Options{})
+	if err != nil {
+		return d, cfgErr("STORE", "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "STORE: "), "STORE "))
+	}
+	d.store = st
 	var current []byte
-	var err error
 	switch {
 	case keyFile != "":
 		current, err = seal.LoadKeyFile(keyFile)
-		if errors.Is(err, fs.ErrNotExist) && cfg.SessionKeyFile == "" {
+		if errors.Is(err, fs.ErrNotExist) && cfg.SessionKeyFile == "" && !redis {
 			current, err = seal.CreateKeyFile(keyFile)
 			if err == nil {
 				log.Info("created the key that seals credentials at rest; keep it with the store", zap.String("file", keyFile))

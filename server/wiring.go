@@ -16,6 +16,7 @@ import (
 	"finesse-relay/server/ids"
 	"finesse-relay/server/rest"
 	"finesse-relay/server/signin"
+	"finesse-relay/server/store"
 	"finesse-relay/web"
 )
 
@@ -43,6 +44,20 @@ func (a *App) wire() error {
 	cfg := a.cfg
 	httpClient := newUpstreamHTTPClient(cfg)
 	a.handles = newHandles()
+	health, err := store.NewHealth(a.durable.store, a.reg, store.HealthOptions{
+		OnChange: func(up bool, err error) {
+			if up {
+				a.log.Info("store is back")
+			} else {
+				a.log.Warn("store unavailable: new sign-ins answer 503 store_unavailable, open WebSockets keep working", zap.Error(err))
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("store health: %w", err)
+	}
+	a.health = health
+	durable := health.Store() // every call counted in the store metrics
 	a.up = &upstream{
 		cfg: cfg, log: a.log.Named("xmpp"), handles: a.handles,
 		tlsConfig: func(serverName string) *tls.Config { return upstreamTLS(cfg, serverName) },
@@ -58,7 +73,7 @@ func (a *App) wire() error {
 			RedirectURL: cfg.RedirectURL.String(), HTTPClient: httpClient, Logger: a.log.Named("ids"),
 			StateKey: a.durable.stateKey,
 			UseOnce: func(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-				return a.durable.store.PutNew(ctx, key, nil, ttl)
+				return durable.PutNew(ctx, key, nil, ttl)
 			},
 		})
 		if err != nil {
@@ -100,7 +115,7 @@ func (a *App) wire() error {
 	}
 	a.manager = m
 	signIn, err = signin.New(signin.Config{
-		Store: a.durable.store, Sealer: a.durable.keys, Manager: m, StreamOf: a.handles.stream, IdS: a.ids,
+		Store: durable, Sealer: a.durable.keys, Manager: m, StreamOf: a.handles.stream, IdS: a.ids,
 		REST: a.up.restCfg, Sides: restSides,
 		Origins: httpx.NewOrigins(cfg.AllowedOrigins...), Own: httpx.NewOrigins(own...),
 		TicketTTL: cfg.TicketTTL, MaxTickets: cfg.MaxTicketsPerSession,
