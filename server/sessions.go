@@ -44,6 +44,7 @@ var loginIDPattern = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
 // relaySession is one browser sign-in. Its token is random, opaque, never an
 // IdS token, and stored only as a SHA-256 hash.
 type relaySession struct {
+	id      string // opaque, random; names the session to gadget (tickets, sockets)
 	loginID string
 	expires time.Time
 }
@@ -65,8 +66,8 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (st *relaySessions) create(loginID string) string {
-	tok := randomToken()
+func (st *relaySessions) create(loginID string) (tok, id string) {
+	tok, id = randomToken(), randomToken()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now := st.now()
@@ -75,8 +76,8 @@ func (st *relaySessions) create(loginID string) string {
 			delete(st.byHash, h)
 		}
 	}
-	st.byHash[sha256.Sum256([]byte(tok))] = relaySession{loginID: loginID, expires: now.Add(relaySessionTTL)}
-	return tok
+	st.byHash[sha256.Sum256([]byte(tok))] = relaySession{id: id, loginID: loginID, expires: now.Add(relaySessionTTL)}
+	return tok, id
 }
 
 func (st *relaySessions) lookup(tok string) (relaySession, bool) {
@@ -232,9 +233,19 @@ type sessionResponse struct {
 	TicketExpiresIn int      `json:"ticketExpiresIn"`
 }
 
-func (a *App) ticketFor(s *agent.Session) (string, int) {
-	t, exp := a.tickets.Issue(s.Publisher().(*gadget.Stream))
-	return t, int(exp / time.Second)
+func (a *App) ticketFor(s *agent.Session, sessionID string) (string, int, error) {
+	t, exp, err := a.tickets.Issue(s.Publisher().(*gadget.Stream), sessionID)
+	return t, int(exp / time.Second), err
+}
+
+// writeTicketError answers a ticket that could not be issued.
+func writeTicketError(w http.ResponseWriter, err error) {
+	if errors.Is(err, gadget.ErrTooManyTickets) {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusTooManyRequests, "too_many_tickets", "this sign-in has too many unused WebSocket tickets; use one or wait for them to expire")
+		return
+	}
+	writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the relay cannot issue tickets right now; retry shortly")
 }
 
 // handleCreateSession is POST /api/v1/sessions.
@@ -281,11 +292,15 @@ func (a *App) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) startRelaySession(w http.ResponseWriter, r *http.Request, s *agent.Session) {
-	tok := a.relay.create(s.LoginID())
+	tok, id := a.relay.create(s.LoginID())
 	if a.sameOrigin(r) {
 		a.setSessionCookie(w, tok)
 	}
-	ticket, exp := a.ticketFor(s)
+	ticket, exp, err := a.ticketFor(s, id)
+	if err != nil {
+		writeTicketError(w, err)
+		return
+	}
 	writeJSON(w, http.StatusCreated, sessionResponse{
 		LoginID: s.LoginID(), Roles: s.Roles(), Session: tok, Ticket: ticket, TicketExpiresIn: exp,
 	})
@@ -364,7 +379,11 @@ func (a *App) handleTicket(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ticket, exp := a.ticketFor(s)
+	ticket, exp, err := a.ticketFor(s, rs.id)
+	if err != nil {
+		writeTicketError(w, err)
+		return
+	}
 	writeJSON(w, http.StatusCreated, sessionResponse{LoginID: s.LoginID(), Roles: s.Roles(), Session: tok, Ticket: ticket, TicketExpiresIn: exp})
 }
 
@@ -407,9 +426,20 @@ func (a *App) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "unauthenticated", err.Error())
 		return
 	}
-	a.relay.delete(tok)
+	a.signOut(tok)
 	a.clearSessionCookie(w)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// signOut ends a relay session: its token, its unused tickets, and its
+// WebSockets (closed 4100 signed_out after what is queued).
+func (a *App) signOut(tok string) {
+	rs, ok := a.relay.lookup(tok)
+	a.relay.delete(tok)
+	if ok {
+		a.tickets.Revoke(rs.id)
+		a.gateway.CloseSession(rs.id, gadget.CloseSignedOut, "signed_out")
+	}
 }
 
 func (a *App) setSessionCookie(w http.ResponseWriter, tok string) {

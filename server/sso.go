@@ -63,7 +63,8 @@ func (a *App) handleCallback(w http.ResponseWriter, r *http.Request) {
 		a.signInError(w, r, "Finesse did not accept your SSO sign-in. Check that you are a Finesse agent.")
 		return
 	}
-	a.setSessionCookie(w, a.relay.create(s.LoginID()))
+	relayTok, _ := a.relay.create(s.LoginID())
+	a.setSessionCookie(w, relayTok)
 	http.Redirect(w, r, returnTo, http.StatusFound)
 }
 
@@ -123,7 +124,7 @@ func (a *App) handleLogout(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusForbidden, "origin_not_allowed", "origin not allowed")
 			return
 		}
-		a.relay.delete(ck.Value)
+		a.signOut(ck.Value)
 	}
 	a.clearSessionCookie(w)
 	http.Redirect(w, r, "/", http.StatusSeeOther)

@@ -59,10 +59,11 @@ func (a *App) wire() error {
 		a.ids = c
 	}
 	wsMetrics := gadget.NewMetrics(a.reg)
-	a.tickets = gadget.NewTickets(cfg.TicketTTL, nil)
+	a.tickets = gadget.NewTickets(gadget.TicketsConfig{TTL: cfg.TicketTTL, MaxPerSession: cfg.MaxTicketsPerSession})
 	a.gateway = gadget.NewGateway(gadget.GatewayConfig{
-		AllowedOrigins: append(a.ownOrigins(), cfg.AllowedOrigins...),
-		Tickets:        a.tickets,
+		AllowedOrigins:       append(a.ownOrigins(), cfg.AllowedOrigins...),
+		Tickets:              a.tickets,
+		MaxSocketsPerSession: cfg.MaxSocketsPerSession,
 		QueueSize:      cfg.QueueSize,
 		Metrics:        wsMetrics,
 		Logger:         a.log.Named("ws"),
