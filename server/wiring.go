@@ -64,9 +64,9 @@ func (a *App) wire() error {
 		AllowedOrigins:       append(a.ownOrigins(), cfg.AllowedOrigins...),
 		Tickets:              a.tickets,
 		MaxSocketsPerSession: cfg.MaxSocketsPerSession,
-		QueueSize:      cfg.QueueSize,
-		Metrics:        wsMetrics,
-		Logger:         a.log.Named("ws"),
+		QueueSize:            cfg.QueueSize,
+		Metrics:              wsMetrics,
+		Logger:               a.log.Named("ws"),
 	})
 	sides := make([]string, len(cfg.Sides))
 	for i, s := range cfg.Sides {
