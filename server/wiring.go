@@ -105,6 +105,15 @@ func (a *App) wire() error {
 			}
 			return s.Finesse().(finesseView).c, nil
 		},
+		// Requests Finesse accepted are tracked until their notification
+		// arrives, so a reconnect or failover can reconcile them.
+		OnAccepted: func(r *http.Request, requestID, path string) {
+			if rs, _, err := a.authenticate(r); err == nil {
+				if s, ok := a.manager.Get(rs.loginID); ok {
+					s.NoteRequest(requestID, path)
+				}
+			}
+		},
 		Metrics: a.up.restCfg.Metrics,
 		Logger:  a.log.Named("proxy"),
 	})
