@@ -117,7 +117,7 @@ func (a *App) wire() error {
 		Metrics: a.up.restCfg.Metrics,
 		Logger:  a.log.Named("proxy"),
 	})
-	pages, err := web.Handler(web.Config{PublicURL: cfg.PublicURL.String(), Version: buildVersion()})
+	pages, err := web.Handler(web.Config{PublicURL: cfg.PublicURL.String(), Version: buildVersion(), AllowedOrigins: cfg.AllowedOrigins})
 	if err != nil {
 		return fmt.Errorf("web assets: %w", err)
 	}
