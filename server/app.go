@@ -30,6 +30,9 @@ type App struct {
 	main     net.Listener
 	redirect net.Listener // nil unless server.http.port is set with TLS
 
+	metricsLn  net.Listener // METRICS_LISTEN; nil when /metrics is not on its own listener
+	metricsMux http.Handler // what metricsLn serves
+
 	up             *upstream
 	ids            *ids.Client // nil when SSO is not configured
 	manager        *agent.Manager
@@ -60,6 +63,10 @@ func NewApp(cfg *Config, log *zap.Logger) (*App, error) {
 		}
 	}
 	a.routes()
+	if err := a.setupMetrics(); err != nil {
+		a.closeListeners()
+		return nil, err
+	}
 	if err := a.wire(); err != nil {
 		a.closeListeners()
 		return nil, err
@@ -72,13 +79,16 @@ func (a *App) routes() {
 	a.mux.HandleFunc("GET /testbackend", handleTestBackend)
 	a.mux.HandleFunc("GET /healthz", handleHealthz)
 	a.mux.Handle("GET /readyz", &a.ready)
-	a.mux.Handle("GET /metrics", metricsHandler(a.reg))
+	// GET /metrics: see setupMetrics.
 }
 
 func (a *App) closeListeners() {
 	a.main.Close()
 	if a.redirect != nil {
 		a.redirect.Close()
+	}
+	if a.metricsLn != nil {
+		a.metricsLn.Close()
 	}
 }
 
@@ -109,13 +119,18 @@ func (a *App) Run(ctx context.Context) error {
 	case <-a.manager.Running():
 	case <-ctx.Done():
 	}
-	handler := a.metrics.instrument(a.mux)
+	handler := baseHeaders(a.metrics.instrument(a.mux), a.cfg.TLSEnabled)
 	g.Go(func() error {
 		return serve(ctx, newHTTPServer(handler, a.cfg.Certificate), a.main, a.cfg.ShutdownTimeout)
 	})
 	if a.redirect != nil {
 		g.Go(func() error {
-			return serve(ctx, newHTTPServer(redirectHandler(a.cfg.HTTPSPort), nil), a.redirect, a.cfg.ShutdownTimeout)
+			return serve(ctx, newHTTPServer(redirectHandler(a.cfg.PublicURL), nil), a.redirect, a.cfg.ShutdownTimeout)
+		})
+	}
+	if a.metricsLn != nil {
+		g.Go(func() error {
+			return serve(ctx, newHTTPServer(a.metricsMux, nil), a.metricsLn, a.cfg.ShutdownTimeout)
 		})
 	}
 	a.ready.ready.Store(true)
