@@ -11,6 +11,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
+
+	"finesse-relay/gadget"
 )
 
 // startTLSRelay runs `serve` with a self-signed certificate, a plain HTTP
@@ -250,4 +254,71 @@ func TestMetricsAccess(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Issue 12, hole 6: after DELETE /api/v1/sessions the WebSocket opened with
+// that session kept receiving events. Another sign-in of the same agent
+// keeps its own.
+func TestEndToEndSignOutClosesThatSessionsSockets(t *testing.T) {
+	st := startStack(t, stackOptions{})
+	out := st.signIn(t, "1001")
+	stay := st.signIn(t, "1001")
+	c1 := st.open(t, out.Ticket, "")
+	c2 := st.open(t, stay.Ticket, "")
+	next(t, c1, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "up" })
+	next(t, c2, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "up" })
+	spare := st.ticket(t, out.Session) // issued before the sign-out
+
+	req, _ := http.NewRequest(http.MethodDelete, st.base+"/api/v1/sessions", nil)
+	req.Header.Set("Authorization", "Bearer "+out.Session)
+	rsp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsp.Body.Close()
+	if rsp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE /api/v1/sessions: %d", rsp.StatusCode)
+	}
+	c1.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, _, err := c1.ReadMessage(); err != nil {
+			if !websocket.IsCloseError(err, gadget.CloseSignedOut) {
+				t.Fatalf("signed-out socket: %v, want close 4100", err)
+			}
+			break
+		}
+	}
+	if _, rsp, err := st.dial(t, spare, "", nil); err == nil || rsp == nil || rsp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a ticket issued before the sign-out must be refused: %v", err)
+	}
+	code, rid, _ := st.finesse(t, stay.Session, http.MethodPut, "User/1001", "<User><state>LOGIN</state><extension>51001</extension></User>")
+	if code != http.StatusAccepted {
+		t.Fatalf("the other sign-in: %d", code)
+	}
+	next(t, c2, func(m wsMsg) bool { return m.Type == "event" && m.RequestID == rid })
+}
+
+// Issue 12, hole 3, through the API: tickets per relay session are capped.
+func TestEndToEndTicketCap(t *testing.T) {
+	st := startStack(t, stackOptions{relay: func(c *Config) { c.MaxTicketsPerSession = 3 }})
+	a := st.signIn(t, "1001") // its answer carries the first ticket
+	st.ticket(t, a.Session)
+	st.ticket(t, a.Session)
+	req, _ := http.NewRequest(http.MethodPost, st.base+"/api/v1/tickets", nil)
+	req.Header.Set("Authorization", "Bearer "+a.Session)
+	rsp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(rsp.Body)
+	rsp.Body.Close()
+	if rsp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), "too_many_tickets") || rsp.Header.Get("Retry-After") == "" {
+		t.Fatalf("fourth outstanding ticket: %d %s", rsp.StatusCode, body)
+	}
+	b := st.signIn(t, "1002") // another session is not affected
+	c := st.open(t, b.Ticket, "")
+	next(t, c, func(m wsMsg) bool { return m.Type == "welcome" })
+	c = st.open(t, a.Ticket, "") // redeeming frees a slot
+	next(t, c, func(m wsMsg) bool { return m.Type == "welcome" })
+	st.ticket(t, a.Session)
 }
