@@ -116,7 +116,7 @@ func TestEndToEndFailoverGapIsReconciled(t *testing.T) {
 	next(t, c, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "failover" })
 	select {
 	case <-proxy.held: // the relay is connecting to B's Notification Service
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the relay never connected to side B's XMPP")
 	}
 
