@@ -29,9 +29,8 @@ type closeInfo struct {
 type conn struct {
 	g       *Gateway
 	ws      *websocket.Conn
-	stream  *Stream
-	session string // the relay session (Grant.Session); set before serve
-	m       *member
+	stream *Stream
+	m      *member
 
 	closeOnce  sync.Once
 	ci         closeInfo     // set once, before closing is closed

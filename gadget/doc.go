@@ -8,8 +8,11 @@
 // encodes it once, keeps it in a ring of the last RingSize messages, keeps
 // the current state of every node for snapshots, and offers it to every
 // attached connection's queue. Tickets binds short-lived single-use tickets
-// to Streams; the Gateway (an http.Handler for GET /ws) redeems a ticket,
-// upgrades, and attaches the connection: first a welcome, then either a
+// to a Stream and a relay session (one browser sign-in), at most
+// MaxPerSession outstanding per session; the Gateway (an http.Handler for
+// GET /ws) redeems a ticket through any TicketRedeemer, caps the sockets of
+// each relay session (CloseSession closes them at sign-out), upgrades, and
+// attaches the connection: first a welcome, then either a
 // snapshot (one state per node, then the latest status) or a replay of the
 // ring after the client's since, then live messages. The protocol is
 // documented in the README ("The browser protocol").

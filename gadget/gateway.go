@@ -260,7 +260,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := newConn(g, ws, grant.Stream)
-	c.session = grant.Session
 	g.mu.Lock()
 	switch {
 	case g.closed:

@@ -42,6 +42,10 @@ type App struct {
 	gateway *gadget.Gateway
 	proxy   http.Handler
 	pages   http.Handler
+
+	metricsLn     net.Listener // METRICS_LISTEN; nil when /metrics is not on its own listener
+	metricsMux    http.Handler // what metricsLn serves
+	publicMetrics http.Handler // /metrics on the public port; nil when not served there
 }
 
 // NewApp builds the relay from cfg and binds its listeners.
@@ -59,6 +63,10 @@ func NewApp(cfg *Config, log *zap.Logger) (*App, error) {
 			a.main.Close()
 			return nil, err
 		}
+	}
+	if err := a.setupMetrics(); err != nil {
+		a.closeListeners()
+		return nil, err
 	}
 	if a.durable, err = openStore(cfg, log); err != nil {
 		a.closeListeners()
@@ -79,7 +87,9 @@ func (a *App) routes() {
 	a.mux.HandleFunc("GET /testbackend", handleTestBackend)
 	a.mux.HandleFunc("GET /healthz", handleHealthz)
 	a.mux.Handle("GET /readyz", &a.ready)
-	a.mux.Handle("GET /metrics", metricsHandler(a.reg))
+	if a.publicMetrics != nil { // see setupMetrics: METRICS_LISTEN, METRICS_TOKEN_FILE
+		a.mux.Handle("GET /metrics", a.publicMetrics)
+	}
 	// Sign-in, tickets, SSO (package signin).
 	api := func(h http.HandlerFunc) http.Handler { return a.signin.API(h) }
 	a.mux.Handle("POST /api/v1/sessions", api(a.signin.CreateSession))
@@ -103,6 +113,9 @@ func (a *App) closeListeners() {
 	a.main.Close()
 	if a.redirect != nil {
 		a.redirect.Close()
+	}
+	if a.metricsLn != nil {
+		a.metricsLn.Close()
 	}
 }
 
@@ -142,13 +155,18 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	case <-ctx.Done():
 	}
-	handler := a.metrics.instrument(a.mux)
+	handler := baseHeaders(a.metrics.instrument(a.mux), a.cfg.TLSEnabled)
 	g.Go(func() error {
 		return serve(ctx, newHTTPServer(handler, a.cfg.Certificate), a.main, a.cfg.ShutdownTimeout)
 	})
 	if a.redirect != nil {
 		g.Go(func() error {
-			return serve(ctx, newHTTPServer(redirectHandler(a.cfg.HTTPSPort), nil), a.redirect, a.cfg.ShutdownTimeout)
+			return serve(ctx, newHTTPServer(redirectHandler(a.cfg.PublicURL), nil), a.redirect, a.cfg.ShutdownTimeout)
+		})
+	}
+	if a.metricsLn != nil {
+		g.Go(func() error {
+			return serve(ctx, newHTTPServer(a.metricsMux, nil), a.metricsLn, a.cfg.ShutdownTimeout)
 		})
 	}
 	a.ready.ready.Store(true)

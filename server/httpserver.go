@@ -2,19 +2,27 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"finesse-relay/server/rest"
 )
 
 // Server timeouts. WebSocket connections are hijacked and set their own
@@ -56,9 +64,45 @@ func newHTTPServer(h http.Handler, tlsCert *tls.Certificate) *http.Server {
 		MaxHeaderBytes:    maxHeaderBytes,
 	}
 	if tlsCert != nil {
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*tlsCert}, MinVersion: tls.VersionTLS12}
+		srv.TLSConfig = serverTLS(tlsCert)
 	}
 	return srv
+}
+
+// serverTLS is the TLS configuration of the relay's listener: TLS 1.2 or
+// 1.3, and for TLS 1.2 only forward-secret AEAD suites (ECDHE with AES-GCM
+// or ChaCha20-Poly1305; no CBC, no RSA key exchange). TLS 1.3's suites are
+// all AEAD and not configurable.
+func serverTLS(cert *tls.Certificate) *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{*cert},
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+	}
+}
+
+// hstsValue is the Strict-Transport-Security header sent over TLS.
+const hstsValue = "max-age=31536000"
+
+// baseHeaders sets the headers every answer of the public port carries:
+// X-Content-Type-Options, and Strict-Transport-Security when the relay
+// serves TLS. Handlers may add their own (pages: CSP, Referrer-Policy).
+func baseHeaders(next http.Handler, tlsOn bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		if tlsOn {
+			h.Set("Strict-Transport-Security", hstsValue)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // serve runs srv on ln until ctx is done, then shuts it down gracefully:
@@ -88,15 +132,15 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.
 	return err
 }
 
-// redirectHandler sends plain HTTP requests to the HTTPS port.
-func redirectHandler(httpsPort int) http.Handler {
+// redirectHandler sends plain HTTP requests to the relay's public HTTPS
+// URL. The target's scheme and host come from the configuration
+// (PUBLIC_URL, else derived from REDIRECT_URI or the listen address), never
+// from the request's Host header, which anyone can set.
+func redirectHandler(public *url.URL) http.Handler {
+	base := "https://" + public.Host
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.Host)
-		if err != nil {
-			host = r.Host
-		}
-		target := "https://" + net.JoinHostPort(host, strconv.Itoa(httpsPort)) + r.URL.RequestURI()
-		http.Redirect(w, r, target, http.StatusPermanentRedirect)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		http.Redirect(w, r, base+r.URL.RequestURI(), http.StatusPermanentRedirect)
 	})
 }
 
@@ -142,6 +186,77 @@ func (m *httpMetrics) instrument(next http.Handler) http.Handler {
 
 func metricsHandler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+// minMetricsToken is the shortest bearer token METRICS_TOKEN_FILE may hold.
+const minMetricsToken = 16
+
+// setupMetrics decides where GET /metrics is served:
+//   - METRICS_LISTEN set: on that separate listener only (bind it here, so
+//     a taken port fails before anything runs); the public port answers 404;
+//   - else METRICS_TOKEN_FILE set: on the public port, to requests with
+//     Authorization: Bearer <the file's token>;
+//   - else: on the public port only when it listens on a loopback address
+//     (the demo, a local reverse proxy); otherwise not at all, with a
+//     warning at start naming both keys.
+//
+// With both keys set the separate listener requires the token too.
+func (a *App) setupMetrics() error {
+	cfg := a.cfg
+	h := metricsHandler(a.reg)
+	bearer := false
+	if cfg.MetricsTokenFile != "" {
+		b, err := os.ReadFile(cfg.MetricsTokenFile)
+		if err != nil {
+			return cfgErr("METRICS_TOKEN_FILE", "cannot read %s: %v", cfg.MetricsTokenFile, err)
+		}
+		tok := bytes.TrimSpace(b)
+		if len(tok) < minMetricsToken {
+			return cfgErr("METRICS_TOKEN_FILE", "%s holds %d characters; put a random token of at least %d in it (e.g. openssl rand -hex 32)", cfg.MetricsTokenFile, len(tok), minMetricsToken)
+		}
+		h, bearer = requireBearer(h, tok), true
+	}
+	switch {
+	case cfg.MetricsListen != "":
+		host, portStr, err := net.SplitHostPort(cfg.MetricsListen)
+		port, perr := strconv.Atoi(portStr)
+		if err != nil || perr != nil || port < 0 || port > 65535 {
+			return cfgErr("METRICS_LISTEN", "%q is not host:port (e.g. 127.0.0.1:9125)", cfg.MetricsListen)
+		}
+		if a.metricsLn, err = listen("METRICS_LISTEN", host, port); err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", h)
+		a.metricsMux = mux
+	case bearer, isLoopback(a.main.Addr()):
+		a.publicMetrics = h
+	default:
+		cfg.Warnings = append(cfg.Warnings, "/metrics is not served: the public port listens beyond loopback and neither METRICS_LISTEN (a separate address, e.g. 127.0.0.1:9125) nor METRICS_TOKEN_FILE (a bearer token) is set.")
+	}
+	return nil
+}
+
+// requireBearer answers 401 unless the request carries
+// Authorization: Bearer <token> (compared in constant time).
+func requireBearer(next http.Handler, token []byte) http.Handler {
+	want := sha256.Sum256(token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			rest.WriteError(w, http.StatusUnauthorized, "unauthenticated", "/metrics needs Authorization: Bearer <the token of METRICS_TOKEN_FILE>")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isLoopback reports whether addr is a loopback TCP address.
+func isLoopback(addr net.Addr) bool {
+	ta, ok := addr.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
 
 // statusRecorder remembers the status code; it keeps Hijack and Flush

@@ -129,11 +129,12 @@ func (a *App) wire() error {
 	}
 	a.signin = signIn
 	a.gateway = gadget.NewGateway(gadget.GatewayConfig{
-		AllowedOrigins: append(own, cfg.AllowedOrigins...),
-		Tickets:        signIn,
-		QueueSize:      cfg.QueueSize,
-		Metrics:        wsMetrics,
-		Logger:         a.log.Named("ws"),
+		AllowedOrigins:       append(own, cfg.AllowedOrigins...),
+		Tickets:              signIn,
+		MaxSocketsPerSession: cfg.MaxSocketsPerSession,
+		QueueSize:            cfg.QueueSize,
+		Metrics:              wsMetrics,
+		Logger:               a.log.Named("ws"),
 	})
 	a.proxy = rest.NewProxy(rest.ProxyConfig{
 		Resolve: func(r *http.Request) (*rest.Client, error) {
@@ -147,10 +148,19 @@ func (a *App) wire() error {
 			}
 			return c, nil
 		},
+		// Requests Finesse accepted are tracked until their notification
+		// arrives, so a reconnect or failover can reconcile them.
+		OnAccepted: func(r *http.Request, requestID, path string) {
+			if loginID, err := signIn.LoginIDOf(r); err == nil {
+				if s, ok := a.manager.Get(loginID); ok {
+					s.NoteRequest(requestID, path)
+				}
+			}
+		},
 		Metrics: a.up.restCfg.Metrics,
 		Logger:  a.log.Named("proxy"),
 	})
-	pages, err := web.Handler(web.Config{PublicURL: cfg.PublicURL.String(), Version: buildVersion()})
+	pages, err := web.Handler(web.Config{PublicURL: cfg.PublicURL.String(), Version: buildVersion(), AllowedOrigins: cfg.AllowedOrigins})
 	if err != nil {
 		return fmt.Errorf("web assets: %w", err)
 	}

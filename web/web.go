@@ -10,6 +10,8 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"path"
+	"strings"
 	"text/template"
 	"time"
 )
@@ -24,10 +26,26 @@ type Config struct {
 	PublicURL string
 	// Version is shown in page footers and used to bust caches.
 	Version string
+	// AllowedOrigins are the browser origins (the Finesse desktop) whose
+	// pages load the gadget's scripts cross-origin: static assets answer
+	// them with Access-Control-Allow-Origin set to that origin (never "*").
+	// "*" echoes any origin. Compared case-insensitively, without a
+	// trailing slash.
+	AllowedOrigins []string
 }
 
 // pageCSP keeps pages to their own scripts and the relay's own endpoints.
-const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'self'; base-uri 'none'; form-action 'self'"
+// The pages are never framed (frame-ancestors 'none'); the gadget is not one
+// of them: Finesse renders it on its own origin from /gadget/relay.xml.
+const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+
+// assetCSP is sent with static assets: none of them is a document, so a
+// stray HTML or SVG rendered from them runs nothing.
+const assetCSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; sandbox"
+
+// pages are the HTML documents, served only at their routes (with the page
+// headers), never under /static/.
+var pages = map[string]string{"/": "index.html", "/supervisor": "supervisor.html"}
 
 // Handler serves the pages and assets.
 func Handler(cfg Config) (http.Handler, error) {
@@ -43,6 +61,17 @@ func Handler(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	assetNames, err := assetSet(static)
+	if err != nil {
+		return nil, err
+	}
+	origins, anyOrigin := map[string]bool{}, false
+	for _, o := range cfg.AllowedOrigins {
+		if o == "*" {
+			anyOrigin = true
+		}
+		origins[normOrigin(o)] = true
+	}
 	mux := http.NewServeMux()
 	page := func(name string) http.HandlerFunc {
 		body, err := fs.ReadFile(static, name)
@@ -50,22 +79,35 @@ func Handler(cfg Config) (http.Handler, error) {
 			panic(err) // embedded at build time: cannot happen
 		}
 		return func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.Header().Set("Content-Security-Policy", pageCSP)
-			w.Header().Set("X-Content-Type-Options", "nosniff")
-			w.Header().Set("Referrer-Policy", "same-origin")
-			w.Header().Set("Cache-Control", "no-cache")
+			h := w.Header()
+			h.Set("Content-Type", "text/html; charset=utf-8")
+			h.Set("Content-Security-Policy", pageCSP)
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Referrer-Policy", "same-origin")
+			h.Set("Cache-Control", "no-cache")
 			_, _ = w.Write(body)
 		}
 	}
-	mux.HandleFunc("GET /{$}", page("index.html"))
-	mux.HandleFunc("GET /supervisor", page("supervisor.html"))
+	mux.HandleFunc("GET /{$}", page(pages["/"]))
+	mux.HandleFunc("GET /supervisor", page(pages["/supervisor"]))
 	fileServer := http.FileServerFS(static)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		// The gadget's scripts are loaded by pages on the Finesse origin.
-		w.Header().Set("Access-Control-Allow-Origin", "*")
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		if !assetNames[r.URL.Path] { // pages, directories, anything not embedded
+			http.NotFound(w, r)
+			return
+		}
+		h.Set("Cache-Control", "no-cache")
+		h.Set("Content-Security-Policy", assetCSP)
+		h.Set("Referrer-Policy", "same-origin")
+		// The gadget's module scripts are loaded cross-origin by Finesse
+		// desktop pages: those origins, and only those, may read them.
+		h.Add("Vary", "Origin")
+		if o := r.Header.Get("Origin"); o != "" && (anyOrigin || origins[normOrigin(o)]) {
+			h.Set("Access-Control-Allow-Origin", o)
+		}
 		fileServer.ServeHTTP(w, r)
 	})))
 	modTime := time.Now()
@@ -75,4 +117,25 @@ func Handler(cfg Config) (http.Handler, error) {
 		http.ServeContent(w, r, "relay.xml", modTime, bytes.NewReader(gadgetXML.Bytes()))
 	})
 	return mux, nil
+}
+
+// assetSet names the files served under /static/: every embedded file
+// except the HTML pages.
+func assetSet(static fs.FS) (map[string]bool, error) {
+	names := map[string]bool{}
+	err := fs.WalkDir(static, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if path.Ext(p) != ".html" {
+			names[p] = true
+		}
+		return nil
+	})
+	return names, err
+}
+
+// normOrigin lowercases an origin and drops a trailing slash.
+func normOrigin(o string) string {
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(o), "/"))
 }

@@ -121,3 +121,66 @@ func TestLayoutsDeclareTheGadget(t *testing.T) {
 		}
 	}
 }
+
+// Issue 12: /static/index.html and /static/supervisor.html served the full
+// pages without the page headers and with Access-Control-Allow-Origin: *.
+func TestPagesOnlyAtTheirRoutesWithHeaders(t *testing.T) {
+	finesse := "https://finesse-a.example.com:8445"
+	h, err := Handler(Config{PublicURL: "https://relay.example.com:1125", AllowedOrigins: []string{finesse}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path, origin string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, path := range []string{"/static/index.html", "/static/supervisor.html", "/static/", "/static/./index.html", "/static/../static/index.html", "/static/INDEX.HTML"} {
+		rec := get(path, finesse)
+		for hops := 0; rec.Code/100 == 3 && hops < 5; hops++ { // the mux cleans paths with a redirect
+			rec = get(rec.Header().Get("Location"), finesse)
+		}
+		if rec.Code != http.StatusNotFound || strings.Contains(rec.Body.String(), "<html") {
+			t.Errorf("%s: %d, a page served outside its route", path, rec.Code)
+		}
+	}
+	for _, path := range []string{"/", "/supervisor"} {
+		rec := get(path, "")
+		hdr := rec.Header()
+		csp := hdr.Get("Content-Security-Policy")
+		for _, want := range []string{"frame-ancestors 'none'", "script-src 'self'", "object-src 'none'", "base-uri 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %q", path, csp, want)
+			}
+		}
+		if hdr.Get("Referrer-Policy") == "" || hdr.Get("X-Content-Type-Options") != "nosniff" || hdr.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("%s: headers %v", path, hdr)
+		}
+		if hdr.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("%s: a page must not be readable cross-origin", path)
+		}
+	}
+	// Static assets: readable by the Finesse desktop origin only, never "*".
+	tests := []struct{ origin, want string }{
+		{finesse, finesse},
+		{"HTTPS://Finesse-A.example.com:8445/", "HTTPS://Finesse-A.example.com:8445/"},
+		{"https://evil.example", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		rec := get("/static/gadget.js", tt.origin)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("gadget.js: %d", rec.Code)
+		}
+		if got := rec.Header().Get("Access-Control-Allow-Origin"); got != tt.want {
+			t.Errorf("Origin %q: Access-Control-Allow-Origin %q, want %q", tt.origin, got, tt.want)
+		}
+		if rec.Header().Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(rec.Header().Get("Vary"), "Origin") {
+			t.Errorf("gadget.js headers %v", rec.Header())
+		}
+	}
+}

@@ -54,6 +54,9 @@ func (p *fakePublisher) SetAllowedNodes(n []string) {
 func (p *fakePublisher) Event(node, event, source, requestID string, data, state any) {
 	p.rec(pubCall{kind: "event", node: node, event: event, requestID: requestID, data: data, state: state})
 }
+func (p *fakePublisher) ReconciledEvent(node, requestID string, data any) {
+	p.rec(pubCall{kind: "reconciled", node: node, event: "PUT", requestID: requestID, data: data})
+}
 func (p *fakePublisher) State(node string, data any) {
 	p.rec(pubCall{kind: "state", node: node, data: data})
 }
@@ -149,6 +152,7 @@ type fakeUpstream struct {
 	maxActive int
 	userDelay time.Duration
 	dialed    chan *fakeNotifier
+	gate      chan struct{} // when set, dials wait until it is closed
 }
 
 type atomicInt struct {
@@ -179,8 +183,11 @@ func (u *fakeUpstream) setStatus(side, st string) {
 func (u *fakeUpstream) dial(_ context.Context, req DialRequest) (Notifier, error) {
 	u.mu.Lock()
 	u.dials = append(u.dials, req)
-	err := u.dialErr
+	err, gate := u.dialErr, u.gate
 	u.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -55,6 +55,10 @@ type Publisher interface {
 	SetIdentity(loginID string, roles []string)
 	SetAllowedNodes(nodes []string)
 	Event(node, event, source, requestID string, data any, state any)
+	// ReconciledEvent publishes an event derived from a snapshot for a
+	// requestId whose notification never arrived (see Session.NoteRequest):
+	// event PUT on node, data = the node's state, marked "reconciled".
+	ReconciledEvent(node, requestID string, data any)
 	State(node string, data any)
 	Status(upstream, side, host string)
 	End(reason string)

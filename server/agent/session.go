@@ -43,7 +43,8 @@ type Session struct {
 	done   chan struct{}
 	sigs   chan signal
 
-	cache *stateCache
+	cache   *stateCache
+	pending *pendingRequests // requestIds accepted by Finesse, awaiting their notification
 
 	mu        sync.Mutex
 	side      string
@@ -65,6 +66,7 @@ func newSession(m *Manager, parent context.Context, user *finesse.User, creds cr
 	s.pub = m.cfg.NewPublisher(user.LoginID, s.subscribersChanged)
 	s.pub.SetIdentity(user.LoginID, s.roles)
 	s.cache = newStateCache(user.LoginID, s.pub, m.cfg.Metrics)
+	s.pending = newPendingRequests(nil)
 	s.grace = time.AfterFunc(m.cfg.Grace, s.graceExpired)
 	return s
 }
@@ -293,6 +295,9 @@ func (s *Session) connectAndServe(side string, attempt int) (connected bool, err
 	if err != nil {
 		return false, fmt.Errorf("side %s XMPP: %w", side, err)
 	}
+	// Requests Finesse accepted before this moment may have had their
+	// notification sent to no session of ours: reconciled after the snapshot.
+	upAt := s.pending.now()
 	// The upstream session gets its own context: ending the Session closes
 	// it gracefully through Close (unsubscribe, unavailable presence, close
 	// stream) rather than abandoning it mid-stream.
@@ -316,6 +321,7 @@ func (s *Session) connectAndServe(side string, attempt int) (connected bool, err
 		_ = stop()
 		return true, err
 	}
+	s.reconcile(upAt)
 	s.setStatus(StatusUp, side, sideHost(si, side, s.m.cfg.Sides))
 
 	var oos <-chan time.Time
@@ -355,6 +361,7 @@ func (s *Session) connectAndServe(side string, attempt int) (connected bool, err
 					_ = stop()
 					return true, err
 				}
+				s.reconcile(upAt)
 				s.setStatus(StatusUp, side, "")
 			}
 		case <-oos:
@@ -476,6 +483,9 @@ func (s *Session) onUpdate(u finesse.Update) {
 				s.signal(sigOutOfService)
 			}
 		}
+	}
+	if u.RequestID != "" {
+		s.pending.resolve(u.RequestID)
 	}
 	s.cache.handle(u)
 }

@@ -62,6 +62,13 @@ func (c *stateCache) setState(node string, v any) {
 	c.pub.State(node, v)
 }
 
+// state returns the node's current state (nil when it has none).
+func (c *stateCache) state(node string) any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.states[node]
+}
+
 // handle relays one notification (called on the Notifier's goroutine).
 func (c *stateCache) handle(u finesse.Update) {
 	c.mu.Lock()

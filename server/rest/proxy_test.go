@@ -240,6 +240,51 @@ func TestProxyRequestIDRoundTrip(t *testing.T) {
 	}
 }
 
+func TestProxyOnAccepted(t *testing.T) {
+	f := newFakeFinesse(t)
+	client := newTestClient(t, f, agent1001)
+	type accepted struct{ id, path string }
+	var got []accepted
+	h := NewProxy(ProxyConfig{
+		Resolve: func(*http.Request) (*Client, error) { return client, nil },
+		OnAccepted: func(r *http.Request, id, path string) {
+			if r == nil {
+				t.Error("OnAccepted without the request")
+			}
+			got = append(got, accepted{id, path})
+		},
+	})
+	state := []byte("<User><state>READY</state></User>")
+	tests := []struct {
+		method, target string
+		body           []byte
+		header         http.Header
+		want           *accepted // nil: not called
+	}{
+		{"PUT", "/api/finesse/User/1001", state, http.Header{"requestId": {"tab-1"}}, &accepted{"tab-1", "/finesse/api/User/1001"}},
+		{"PUT", "/api/finesse/Dialog/16817001", []byte("<Dialog><requestedAction>ANSWER</requestedAction></Dialog>"), http.Header{"requestId": {"tab-2"}}, &accepted{"tab-2", "/finesse/api/Dialog/16817001"}},
+		{"GET", "/api/finesse/User/1001", nil, http.Header{"requestId": {"tab-3"}}, nil},                    // 200, not 202
+		{"PUT", "/api/finesse/User/1001", []byte("<User><state>NOPE</state></User>"), nil, nil},             // 400 ApiErrors
+		{"PUT", "/api/finesse/Dialog/forbidden", []byte("<Dialog/>"), http.Header{"requestId": {"x"}}, nil}, // 403
+	}
+	for _, tt := range tests {
+		got = nil
+		w := serve(h, tt.method, tt.target, tt.body, tt.header)
+		switch {
+		case tt.want == nil && len(got) != 0:
+			t.Errorf("%s %s (%d): OnAccepted called %+v", tt.method, tt.target, w.Code, got)
+		case tt.want != nil && (len(got) != 1 || got[0] != *tt.want):
+			t.Errorf("%s %s (%d): OnAccepted %+v, want %+v", tt.method, tt.target, w.Code, got, *tt.want)
+		}
+	}
+	// A generated requestId is reported too, the same one the browser gets.
+	got = nil
+	w := serve(h, "PUT", "/api/finesse/User/1001", state, nil)
+	if len(got) != 1 || got[0].id != w.Header().Get("requestId") || got[0].id == "" {
+		t.Errorf("generated requestId: OnAccepted %+v, answer %q", got, w.Header().Get("requestId"))
+	}
+}
+
 func TestProxyBodyChecks(t *testing.T) {
 	f := newFakeFinesse(t)
 	h := proxyFor(newTestClient(t, f, agent1001))
