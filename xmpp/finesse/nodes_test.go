@@ -122,11 +122,11 @@ func TestIsCollection(t *testing.T) {
 		{"/finesse/api/User/1001/Media/5001/Dialogs", "/finesse/api/User/1001/Dialogs", false},       // not the voice list
 		{"/finesse/api/User/1001/Media/5001", "/finesse/api/User/1001/Media/5001", false},            // a Media state
 		{"/finesse/api/User/1001/Media", "/finesse/api/User/1001/Media", false},                      // a REST list, not a node
-		{"/finesse/api/Dialog/16817001", "/finesse/api/User/1001/Dialogs", false},   // item update (F.3)
-		{"/finesse/api/User/1001", "/finesse/api/Team/5000/Users", false},           // member update (F.6)
-		{"/finesse/api/User/1001", "/finesse/api/User/1001", false},                 // the object itself
-		{"/finesse/api/SystemInfo", "/finesse/api/SystemInfo", false},               // not a collection
-		{"/finesse/api/User/1002/Dialogs", "/finesse/api/User/1001/Dialogs", false}, // another user's
+		{"/finesse/api/Dialog/16817001", "/finesse/api/User/1001/Dialogs", false},                    // item update (F.3)
+		{"/finesse/api/User/1001", "/finesse/api/Team/5000/Users", false},                            // member update (F.6)
+		{"/finesse/api/User/1001", "/finesse/api/User/1001", false},                                  // the object itself
+		{"/finesse/api/SystemInfo", "/finesse/api/SystemInfo", false},                                // not a collection
+		{"/finesse/api/User/1002/Dialogs", "/finesse/api/User/1001/Dialogs", false},                  // another user's
 		{"/finesse/api/User/1001/Dialogs", "/bogus", false},
 		{"", "", false},
 	}
