@@ -2,6 +2,7 @@ package sim
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -525,7 +526,7 @@ func (m *model) talkKind(u *user, q *queue) string {
 func (m *model) tickQueueStats() {
 	for _, q := range m.queues {
 		s := m.queueStats(q)
-		if q.lastSet && s == q.last {
+		if q.lastSet && reflect.DeepEqual(s, q.last) {
 			continue
 		}
 		q.last, q.lastSet = s, true

@@ -56,11 +56,11 @@ type MediaProperties struct {
 }
 
 // CallVariable is one call variable (callVariable1..10 or an ECC variable
-// such as user.CustomerTier).
+// such as user.CustomerTier). It is the one typed element without Extra:
+// Finesse defines it as a name/value pair, and it stays comparable.
 type CallVariable struct {
 	Name  string `xml:"name" json:"name"`
 	Value string `xml:"value" json:"value"`
-	Extra []Raw  `xml:",any" json:"extra,omitempty"`
 }
 
 // Participant is one party of a dialog. Actions are what the participant
@@ -188,15 +188,11 @@ func (m *MediaProperties) decode(e *elem) {
 			m.CallVariables = nil
 			for v := c.child; v != nil; v = v.next {
 				var cv CallVariable
-				for f := v.child; f != nil; f = f.next {
-					switch f.key {
-					case "name":
-						cv.Name = f.text
-					case "value":
-						cv.Value = f.text
-					default:
-						cv.Extra = append(cv.Extra, rawOf(f))
-					}
+				if n := v.find("name"); n != nil {
+					cv.Name = n.text
+				}
+				if x := v.find("value"); x != nil {
+					cv.Value = x.text
 				}
 				m.CallVariables = append(m.CallVariables, cv)
 			}

@@ -41,7 +41,7 @@
 // # Extra: unknown children
 //
 // Every typed object (User, Settings, MobileAgent, ReasonCode, Team,
-// Dialog, MediaProperties, CallVariable, Participant,
+// Dialog, MediaProperties, Participant,
 // ScheduledCallbackInfo, Queue, QueueStatistics, SystemInfo, ServerNode,
 // CTIServer, APIError, Media) keeps each child element it has no field for,
 // in order, in its Extra field: a Raw written again from the parsed tree
@@ -51,7 +51,8 @@
 // omitted when there are none; both XML forms write them back, so a field
 // a newer Finesse adds reaches browsers instead of being dropped. Members
 // of lists (Dialogs, Queues, ReasonCodes, MediaList, roles, actions) are
-// decoded as the list's type whatever their name. String values are kept
+// decoded as the list's type whatever their name, and a CallVariable is a
+// name/value pair only. String values are kept
 // exactly as sent (states, ids, ISO 8601 times); counts and ports are ints,
 // flags are bools.
 //

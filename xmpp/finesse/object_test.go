@@ -141,9 +141,9 @@ func TestExtraOnEveryObject(t *testing.T) {
 	}{
 		{`<user><future>1</future><settings><future>1</future></settings><mobileAgent><future>1</future></mobileAgent><ReasonCode><future>1</future></ReasonCode></user>`,
 			&User{Extra: xs, Settings: &Settings{Extra: xs}, MobileAgent: &MobileAgent{Extra: xs}, ReasonCode: &ReasonCode{Extra: xs}}},
-		{`<Dialog><future>1</future><mediaProperties><future>1</future><callvariables><CallVariable><future>1</future></CallVariable></callvariables></mediaProperties>` +
+		{`<Dialog><future>1</future><mediaProperties><future>1</future><callvariables><CallVariable><name>a</name><future>1</future></CallVariable></callvariables></mediaProperties>` +
 			`<participants><Participant><future>1</future></Participant></participants><scheduledCallbackInfo><future>1</future></scheduledCallbackInfo></Dialog>`,
-			&Dialog{Extra: xs, MediaProperties: MediaProperties{Extra: xs, CallVariables: []CallVariable{{Extra: xs}}}, Participants: []Participant{{Extra: xs}},
+			&Dialog{Extra: xs, MediaProperties: MediaProperties{Extra: xs, CallVariables: []CallVariable{{Name: "a"}}}, Participants: []Participant{{Extra: xs}},
 				ScheduledCallbackInfo: &ScheduledCallbackInfo{Extra: xs}}},
 		{`<Team><future>1</future></Team>`, &Team{Extra: xs}},
 		{`<Queue><future>1</future><statistics><future>1</future></statistics></Queue>`, &Queue{Extra: xs, Statistics: &QueueStatistics{Extra: xs}}},
