@@ -121,6 +121,7 @@ type model struct {
 	odds      robotOdds
 	genTimer  *simTimer
 	statTimer *simTimer
+	chat      *chatMRD // the nonvoice chat MRD (media.go)
 
 	// verify checks an IdS access token and returns its user_id; nil
 	// refuses every Bearer token.

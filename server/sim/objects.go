@@ -34,7 +34,8 @@ func (m *model) userObject(u *user) *finesse.User {
 	return fu
 }
 
-// userSummary is the team member form (Team GET, Team/{id}/Users node, F.6).
+// userSummary holds the fields a User shares with a team member summary
+// (team.go writes the summary itself).
 func (m *model) userSummary(u *user) *finesse.User {
 	fu := &finesse.User{
 		URI: u.uri(), LoginID: u.id, LoginName: u.loginName, FirstName: u.first, LastName: u.last,
@@ -47,15 +48,6 @@ func (m *model) userSummary(u *user) *finesse.User {
 		}
 	}
 	return fu
-}
-
-func (m *model) teamObject(teamID string) *finesse.Team {
-	t := &finesse.Team{URI: finesse.APIPrefix + "Team/" + teamID, ID: teamID, Name: TeamName}
-	t.Users = make([]finesse.User, 0, len(m.agents))
-	for _, u := range m.agents {
-		t.Users = append(t.Users, *m.userSummary(u))
-	}
-	return t
 }
 
 func (m *model) dialogObject(d *dialog) *finesse.Dialog {
@@ -146,7 +138,7 @@ func (m *model) publishUser(u *user, reqID string) { m.emitUser(u, reqID, m.live
 
 func (m *model) emitUser(u *user, reqID string, sides sideMask) {
 	m.emit(u.uri(), finesse.EventPut, u.uri(), reqID, m.userObject(u), sides)
-	m.emit(finesse.TeamUsersNode(TeamID), finesse.EventPut, u.uri(), reqID, m.userSummary(u), sides)
+	m.emitTeamUser(u, reqID, sides)
 }
 
 // publishDialog sends a Dialog PUT (source Dialog/{id}) to every agent
