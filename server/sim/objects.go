@@ -92,12 +92,23 @@ func (m *model) systemInfo(i int) *finesse.SystemInfo {
 		n := m.side[j]
 		return &finesse.ServerNode{Host: n.host, HTTPSPort: n.httpsPort, XMPPPort: n.xmppPort, XMPPSecurePort: n.xmppTLSPort}
 	}
+	// The 12.6 CTI fields (developer.cisco.com/docs/finesse/systeminfo):
+	// one CTI server per side, heartbeats every 5 s, no maintenance mode
+	// (the *TimeInMMode values are negative outside maintenance).
+	hb, hbTime := "success", strconv.FormatInt(m.now().UnixMilli(), 10)
+	cti := []finesse.CTIServer{{Host: "cg-a." + s.xmppDomain, Active: true}, {Host: "cg-b." + s.xmppDomain}}
+	if !m.inService[i] {
+		hb, hbTime, cti[0].Active = "failure", "", false
+	}
 	return &finesse.SystemInfo{
 		Status: status, StatusReason: reason, DeploymentType: "UCCE", SystemAuthMode: "HYBRID",
+		LastCTIHeartbeatStatus: hb, LastSuccessCTIHeartbeatTime: hbTime,
+		CTIVersion: 24, CTIHeartbeatInterval: 5, CTITimeInMMode: -1, FinesseTimeInMMode: -1,
+		License: "UCCE", PeripheralID: "5000",
 		XMPPDomain: s.xmppDomain, XMPPPubSubDomain: s.pubsubDomain,
 		PrimaryNode: node(sideA), SecondaryNode: node(sideB),
 		CurrentTimestamp: finesseTime(m.now()), TimezoneOffset: "0",
-		URI: finesse.SystemInfoNode,
+		URI: finesse.SystemInfoNode, CTIServers: cti,
 	}
 }
 
