@@ -2,6 +2,8 @@ package sim
 
 import (
 	"errors"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -217,4 +219,69 @@ func TestTeamMembersAreSummaries(t *testing.T) {
 	if err != nil || len(team.Users) == 0 || team.Users[0].ReasonCode == nil || team.Users[0].ReasonCode.ID != "12" {
 		t.Fatalf("team = %+v, %v", team, err)
 	}
+}
+
+// FuzzMediaRequest: any Media PUT body is either refused synchronously or
+// accepted with a change to apply; validation never panics, and an
+// accepted LOGIN carries a documented maxDialogLimit and interruptAction.
+func FuzzMediaRequest(f *testing.F) {
+	f.Add([]byte(mediaBody("LOGIN", "maxDialogLimit", "3", "interruptAction", "ACCEPT", "dialogLogoutAction", "TRANSFER")))
+	f.Add([]byte(mediaBody("NOT_READY", "reasonCodeId", "12")))
+	f.Add([]byte(mediaBody("LOGOUT", "reasonCodeId", "20")))
+	f.Add([]byte("<Media><state>READY"))
+	f.Add([]byte("<Media><maxDialogLimit>-1</maxDialogLimit></Media>"))
+	cfg, _ := Config{Fast: true, Agents: 2}.withDefaults()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		m := newModel(cfg, cfg.timings())
+		u := m.users["1001"]
+		for _, signedIn := range []bool{false, true} {
+			if signedIn {
+				ms := m.mediaOf(u)
+				ms.state, ms.maxDialogs = stateReady, 2
+			}
+			var x mediaRequestXML
+			if decodeBody(body, &x) != nil {
+				return
+			}
+			apply, e := m.checkMediaChange(u, x)
+			if (apply == nil) == (e == nil) {
+				t.Fatalf("checkMediaChange(%q) gave apply %v and error %v", body, apply != nil, e)
+			}
+			if apply == nil {
+				continue
+			}
+			if strings.TrimSpace(x.State) == stateLogin {
+				n, err := strconv.Atoi(strings.TrimSpace(x.MaxDialogLimit))
+				ia := strings.TrimSpace(x.InterruptAction)
+				if err != nil || n < 1 || n > 10 || (ia != "ACCEPT" && ia != "IGNORE") {
+					t.Fatalf("LOGIN accepted with %+v", x)
+				}
+			}
+		}
+	})
+}
+
+func TestControlOffersChat(t *testing.T) {
+	e := newEnv(t, Config{})
+	h := (&Sim{m: e.m}).controlHandler()
+	post := func(body string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/sim/chats", strings.NewReader(body)))
+		return rec.Code
+	}
+	if c := post(`{"user":"1001"}`); c != 409 {
+		t.Errorf("not ready: %d, want 409", c)
+	}
+	if c := post(`{"user":"nobody"}`); c != 404 {
+		t.Errorf("unknown user: %d, want 404", c)
+	}
+	e.do(func(m *model) {
+		u := m.users["1001"]
+		m.mediaOf(u).maxDialogs = 1
+		m.setMediaState(u, stateReady, reasonNone, "")
+	})
+	if c := post(`{"user":"1001"}`); c != 201 {
+		t.Errorf("ready: %d, want 201", c)
+	}
+	e.sides[sideA].waitFor(t, wait, "chat offered", chatUpdate("1001", finesse.EventPost, chatOffered))
 }
