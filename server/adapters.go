@@ -157,3 +157,9 @@ func (f finesseView) Queue(ctx context.Context, id string) (*finesse.Queue, erro
 func (f finesseView) UserQueues(ctx context.Context, loginID string) ([]finesse.Queue, error) {
 	return f.c.UserQueues(ctx, loginID)
 }
+func (f finesseView) MediaList(ctx context.Context, loginID string) ([]finesse.Media, error) {
+	return f.c.MediaList(ctx, loginID)
+}
+func (f finesseView) MRDDialogs(ctx context.Context, loginID, mrdID string) ([]finesse.Dialog, error) {
+	return f.c.MRDDialogs(ctx, loginID, mrdID)
+}

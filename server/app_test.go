@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,7 +31,7 @@ func TestServeHTTPSWithRedirectAndGracefulShutdown(t *testing.T) {
 	exit := make(chan int, 1)
 	var stderr strings.Builder
 	go func() {
-		exit <- run(ctx, []string{"serve", "--config", writeFile(t, dir, "relay.env", ""),
+		exit <- run(ctx, []string{"serve", "--config", writeFile(t, dir, "relay.env", "STORE=file:"+filepath.Join(dir, "relay.db")+"\n"),
 			"--listen", "127.0.0.1:" + strconv.Itoa(httpsPort),
 			"--set", "server.http.port=" + strconv.Itoa(httpPort),
 			"--set", "server.ssl.certificate=" + certPEM, "--set", "server.ssl.certificate-private-key=" + keyPEM,

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,7 +26,7 @@ func startTLSRelay(t *testing.T, sets ...string) (httpsPort, httpPort int) {
 	dir := t.TempDir()
 	certPEM, keyPEM, _ := testCert(t, dir, time.Now().Add(24*time.Hour))
 	httpsPort, httpPort = freePort(t), freePort(t)
-	args := []string{"serve", "--config", writeFile(t, dir, "relay.env", ""),
+	args := []string{"serve", "--config", writeFile(t, dir, "relay.env", "STORE=file:"+filepath.Join(dir, "relay.db")+"\n"),
 		"--listen", "127.0.0.1:" + strconv.Itoa(httpsPort),
 		"--set", "server.http.port=" + strconv.Itoa(httpPort),
 		"--set", "server.ssl.certificate=" + certPEM, "--set", "server.ssl.certificate-private-key=" + keyPEM,

@@ -258,6 +258,12 @@ func (f fakeFinesse) Queue(_ context.Context, id string) (*finesse.Queue, error)
 func (f fakeFinesse) UserQueues(context.Context, string) ([]finesse.Queue, error) {
 	return []finesse.Queue{{ID: "5001"}}, nil
 }
+func (f fakeFinesse) MediaList(context.Context, string) ([]finesse.Media, error) {
+	return nil, errors.New("fake: no nonvoice media")
+}
+func (f fakeFinesse) MRDDialogs(context.Context, string, string) ([]finesse.Dialog, error) {
+	return nil, errors.New("fake: no nonvoice media")
+}
 
 // rig is a running Manager with fakes.
 type rig struct {
@@ -579,7 +585,7 @@ func TestSupervisorSubscribesTeamAndTracksMembers(t *testing.T) {
 	n.mu.Lock()
 	subs := slices.Clone(n.subs)
 	n.mu.Unlock()
-	if !slices.Equal(subs, []string{teamNode, finesse.QueueNode("5001")}) {
+	if !slices.Equal(subs, []string{finesse.MediaDialogsNode("2001"), teamNode, finesse.QueueNode("5001")}) {
 		t.Fatalf("subscriptions %v", subs)
 	}
 	pub.mu.Lock()

@@ -46,6 +46,10 @@ type Finesse interface {
 	Team(ctx context.Context, teamID string) (*finesse.Team, error)
 	Queue(ctx context.Context, queueID string) (*finesse.Queue, error)
 	UserQueues(ctx context.Context, loginID string) ([]finesse.Queue, error)
+	// MediaList and MRDDialogs read the nonvoice state (UCCE; an error
+	// means the deployment has none).
+	MediaList(ctx context.Context, loginID string) ([]finesse.Media, error)
+	MRDDialogs(ctx context.Context, loginID, mrdID string) ([]finesse.Dialog, error)
 }
 
 // Publisher is the browser-facing stream of one Session (satisfied by

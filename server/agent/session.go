@@ -385,12 +385,16 @@ func (s *Session) setup(n Notifier, si *finesse.SystemInfo) error {
 	if err != nil {
 		return err
 	}
-	if removed, err := n.PruneSubscriptions(ctx, nodes); err != nil {
+	// Nonvoice dialogs arrive only on an explicit subscription to the
+	// user's own Dialogs/Media node; every tab of the agent gets them, so it
+	// is not one of the allowed (opt-in) nodes.
+	own := append([]string{finesse.MediaDialogsNode(s.loginID)}, nodes...)
+	if removed, err := n.PruneSubscriptions(ctx, own); err != nil {
 		s.log.Debug("could not list stale subscriptions", zap.Error(err))
 	} else if removed > 0 {
 		s.log.Info("removed stale subscriptions", zap.Int("count", removed))
 	}
-	for _, node := range nodes {
+	for _, node := range own {
 		if err := n.Subscribe(ctx, node); err != nil {
 			return fmt.Errorf("subscribe %s: %w", node, err)
 		}
@@ -436,6 +440,7 @@ func (s *Session) snapshot() error {
 	}
 	s.cache.setState(finesse.UserNode(s.loginID), user)
 	s.cache.setState(finesse.DialogsNode(s.loginID), dialogs)
+	s.snapshotMedia(ctx)
 	if !s.IsSupervisor() {
 		return nil
 	}
@@ -455,6 +460,33 @@ func (s *Session) snapshot() error {
 		s.cache.setState(finesse.QueueNode(q.ID), queue)
 	}
 	return nil
+}
+
+// snapshotMedia publishes the agent's nonvoice state: one Media per MRD the
+// agent has skills in (on its Media/{mrdId} node) and their dialogs (on
+// Dialogs/Media). A deployment without nonvoice media (UCCX) answers with
+// an error, which only means there is nothing to show.
+func (s *Session) snapshotMedia(ctx context.Context) {
+	list, err := s.rest.MediaList(ctx, s.loginID)
+	if err != nil {
+		s.log.Debug("no media list (no nonvoice MRD)", zap.Error(err))
+		return
+	}
+	dialogs := []finesse.Dialog{}
+	for i := range list {
+		m := &list[i]
+		if m.MRDID == "" || m.State == "" {
+			continue // not in any skill group of this MRD
+		}
+		s.cache.setState(finesse.MediaNode(s.loginID, m.MRDID), m)
+		ds, err := s.rest.MRDDialogs(ctx, s.loginID, m.MRDID)
+		if err != nil {
+			s.log.Debug("no dialogs for MRD", zap.String("mrd", m.MRDID), zap.Error(err))
+			continue
+		}
+		dialogs = append(dialogs, ds...)
+	}
+	s.cache.setState(finesse.MediaDialogsNode(s.loginID), dialogs)
 }
 
 // otherSideInService probes the next side's SystemInfo.

@@ -16,8 +16,9 @@ const maxHeld = 4096
 // stateCache keeps the last state of every node of one agent and turns
 // notifications into browser events. It is the only place that knows how a
 // Finesse notification changes a node's state:
-//   - a collection node (User/{id}/Dialogs) gains members on POST, loses them
-//     on DELETE, and updates one member on an item PUT (source Dialog/{id});
+//   - a dialogs node (User/{id}/Dialogs, the nonvoice User/{id}/Dialogs/Media)
+//     gains members on POST, loses them on DELETE, and updates one member on
+//     an item PUT (source Dialog/{id});
 //   - a Team/{id}/Users node updates one member on a user PUT;
 //   - apiErrors change no state;
 //   - any other node's state is the notification's object.
@@ -112,7 +113,7 @@ func (c *stateCache) nextState(u finesse.Update, obj finesse.Object) any {
 	case nil, *finesse.APIErrors:
 		return nil
 	case *finesse.Dialogs:
-		if !strings.HasSuffix(u.Node, "/Dialogs") {
+		if !holdsDialogs(u.Node) {
 			return v
 		}
 		cur, _ := c.states[u.Node].([]finesse.Dialog)
@@ -125,7 +126,7 @@ func (c *stateCache) nextState(u finesse.Update, obj finesse.Object) any {
 		}
 		return next
 	case *finesse.Dialog:
-		if !strings.HasSuffix(u.Node, "/Dialogs") {
+		if !holdsDialogs(u.Node) {
 			return v
 		}
 		cur, _ := c.states[u.Node].([]finesse.Dialog)
@@ -160,4 +161,11 @@ func (c *stateCache) nextState(u finesse.Update, obj finesse.Object) any {
 	default:
 		return obj
 	}
+}
+
+// holdsDialogs reports whether node's state is a list of dialogs (voice
+// Dialogs or nonvoice Dialogs/Media; see finesse.NodeKind.HoldsDialogs).
+func holdsDialogs(node string) bool {
+	n, err := finesse.ParseNode(node)
+	return err == nil && n.Kind.HoldsDialogs()
 }

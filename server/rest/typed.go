@@ -79,6 +79,43 @@ func (c *Client) UserQueues(ctx context.Context, loginID string) ([]finesse.Queu
 	return get(ctx, c, p, nil, finesse.ParseQueues)
 }
 
+// MediaList reads the user's state in every nonvoice Media Routing Domain,
+// GET /finesse/api/User/{id}/Media (UCCE; one Media per MRD, with state
+// fields only for MRDs the user has skills in).
+func (c *Client) MediaList(ctx context.Context, loginID string) ([]finesse.Media, error) {
+	p, err := resource("User", loginID, "Media")
+	if err != nil {
+		return nil, err
+	}
+	return get(ctx, c, p, nil, finesse.ParseMediaList)
+}
+
+// Media reads the user's state in one MRD, GET
+// /finesse/api/User/{id}/Media/{mrdId}.
+func (c *Client) Media(ctx context.Context, loginID, mrdID string) (*finesse.Media, error) {
+	p, err := resource("User", loginID, "Media")
+	if err != nil {
+		return nil, err
+	}
+	if !validID(mrdID) {
+		return nil, fmt.Errorf("%w: mrdId %q", ErrInvalidRequest, mrdID)
+	}
+	return get(ctx, c, p+"/"+url.PathEscape(mrdID), nil, finesse.ParseMedia)
+}
+
+// MRDDialogs reads the user's nonvoice dialogs in one MRD, GET
+// /finesse/api/User/{id}/Media/{mrdId}/Dialogs.
+func (c *Client) MRDDialogs(ctx context.Context, loginID, mrdID string) ([]finesse.Dialog, error) {
+	p, err := resource("User", loginID, "Media")
+	if err != nil {
+		return nil, err
+	}
+	if !validID(mrdID) {
+		return nil, fmt.Errorf("%w: mrdId %q", ErrInvalidRequest, mrdID)
+	}
+	return get(ctx, c, p+"/"+url.PathEscape(mrdID)+"/Dialogs", nil, finesse.ParseDialogs)
+}
+
 // ReasonCodes reads the user's reason codes of a category (NOT_READY or
 // LOGOUT; empty: no category parameter), GET
 // /finesse/api/User/{id}/ReasonCodes?category=....

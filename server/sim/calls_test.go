@@ -91,7 +91,7 @@ func TestInboundCallFlow(t *testing.T) {
 	e.must(400, "PUT", dlg, "1001:demo", actionBody("HOLD", ""))
 	e.must(400, "PUT", dlg, "1001:demo", actionBody("FLY", "51001"))
 	e.must(400, "PUT", dlg, "1001:demo", actionBody("SEND_DTMF", "51001", "<actionParams><ActionParam><name>dtmfString</name><value>12x</value></ActionParam></actionParams>"))
-	e.must(403, "PUT", dlg, "1002:demo", actionBody("DROP", "51002"))
+	e.must(401, "PUT", dlg, "1002:demo", actionBody("DROP", "51002")) // Invalid Authorization User Specified
 
 	e.must(202, "PUT", dlg, "1001:demo", actionBody("SEND_DTMF", "51001", "<actionParams><ActionParam><name>dtmfString</name><value>123#</value></ActionParam></actionParams>"), "requestId", "r-dtmf")
 	a.waitFor(t, wait, "DTMF Dialog PUT", withReq("r-dtmf", dialogPut("1001", "51001", "ACTIVE")))
@@ -271,7 +271,7 @@ func TestConsultAndTransfer(t *testing.T) {
 	wantActions(t, "held original", participantOf(dialogOf(t, u), "51001"), "RETRIEVE", "DROP", "UPDATE_CALL_DATA", "TRANSFER", "CONFERENCE")
 	u = a.waitFor(t, wait, "consult call ACTIVE", withReq("c2", dialogPut("1001", "51001", "ACTIVE")))
 	wantActions(t, "active consult", participantOf(dialogOf(t, u), "51001"), "HOLD", "DROP", "UPDATE_CALL_DATA", "SEND_DTMF", "TRANSFER", "CONFERENCE")
-	e.must(403, "PUT", dlg, "1002:demo", actionBody("TRANSFER", "51002")) // 1002 is not on the original call
+	e.must(401, "PUT", dlg, "1002:demo", actionBody("TRANSFER", "51002")) // 1002 is not on the original call
 	e.must(202, "PUT", dlg, "1001:demo", actionBody("TRANSFER", "51001"), "requestId", "c3")
 
 	got := a.waitFor(t, wait, "1002 receives the original call", withReq("c3", onNode(finesse.DialogsNode("1002"), finesse.EventPost)))
@@ -361,7 +361,7 @@ func TestMakeCall(t *testing.T) {
 	a := e.sides[sideA]
 	e.must(400, "POST", "/finesse/api/User/1001/Dialogs", "1001:demo", "<Dialog><requestedAction>MAKE_CALL</requestedAction><fromAddress>51002</fromAddress><toAddress>5550000</toAddress></Dialog>")
 	e.must(400, "POST", "/finesse/api/User/1001/Dialogs", "1001:demo", "<Dialog><requestedAction>MAKE_CALL</requestedAction><fromAddress>51001</fromAddress></Dialog>")
-	e.must(403, "POST", "/finesse/api/User/1002/Dialogs", "1001:demo", "<Dialog><requestedAction>MAKE_CALL</requestedAction><fromAddress>51002</fromAddress><toAddress>5550000</toAddress></Dialog>")
+	e.must(401, "POST", "/finesse/api/User/1002/Dialogs", "1001:demo", "<Dialog><requestedAction>MAKE_CALL</requestedAction><fromAddress>51002</fromAddress><toAddress>5550000</toAddress></Dialog>")
 
 	// To an outside number: INITIATING, then ALERTING, answered after the ring time.
 	e.must(202, "POST", "/finesse/api/User/1001/Dialogs", "1001:demo", "<Dialog><requestedAction>MAKE_CALL</requestedAction><fromAddress>51001</fromAddress><toAddress>5550000</toAddress></Dialog>", "requestId", "mc1")

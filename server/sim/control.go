@@ -14,6 +14,7 @@ const maxControlBody = 4 << 10
 // controlHandler serves the control API (plain HTTP, loopback, JSON):
 //
 //	POST /sim/calls                  {"queue":"5001","from":"5551234567"} → {"dialogId":"…"}
+//	POST /sim/chats                  {"user":"1001"} → {"dialogId":"…"} (409: not READY in chat)
 //	POST /sim/sides/{A|B}            {"inService":false}
 //	POST /sim/sides/{A|B}/drop-xmpp
 //	POST /sim/ids                    {"available":false}
@@ -31,6 +32,18 @@ func (s *Sim) controlHandler() http.Handler {
 			return
 		}
 		id, err := s.PlaceCall(req.Queue, req.From)
+		if err != nil {
+			writeJSONError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, map[string]string{"dialogId": id})
+	})
+	mux.HandleFunc("POST /sim/chats", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ User string }
+		if !readJSON(w, r, &req) {
+			return
+		}
+		id, err := s.OfferChat(req.User)
 		if err != nil {
 			writeJSONError(w, err)
 			return
@@ -190,6 +203,8 @@ func writeJSONError(w http.ResponseWriter, err error) {
 		status = http.StatusNotFound
 	case errors.Is(err, ErrQueueFull):
 		status = http.StatusServiceUnavailable
+	case errors.Is(err, ErrNotRoutable):
+		status = http.StatusConflict
 	}
 	writeJSON(w, status, map[string]string{"error": err.Error()})
 }

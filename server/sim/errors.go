@@ -24,14 +24,17 @@ var (
 )
 
 // restError is a synchronous Finesse REST error: a status and one
-// <ApiError> (finesse-protocol.md C.2).
+// <ApiError> (finesse-protocol.md C.2), or, for a refused credential, the
+// servlet container's HTML page (html).
 type restError struct {
 	status         int
 	typ, msg, data string
+	media          string // ErrorMedia: the MRD of a Media error
+	html           bool
 }
 
 func (e *restError) apiErrors() *finesse.APIErrors {
-	return &finesse.APIErrors{Errors: []finesse.APIError{{ErrorType: e.typ, ErrorMessage: e.msg, ErrorData: e.data}}}
+	return &finesse.APIErrors{Errors: []finesse.APIError{{ErrorType: e.typ, ErrorMessage: e.msg, ErrorData: e.data, ErrorMedia: e.media}}}
 }
 
 func errMissing(field string) *restError {
@@ -50,12 +53,30 @@ func errState(from, to string) *restError {
 	return &restError{status: http.StatusBadRequest, typ: "Invalid State", msg: msg, data: to}
 }
 
+// errUnauthorized refuses a missing, wrong or locked credential. Finesse's
+// container answers these before the API sees the request, with an HTML
+// error page rather than ApiErrors (finesse-protocol.md C.2, "Some auth
+// failures come back as an HTML Tomcat error page"); the simulator always
+// does, the harder case for clients.
 func errUnauthorized(who string) *restError {
-	return &restError{status: http.StatusUnauthorized, typ: "Authentication Failure", msg: "UNAUTHORIZED", data: who}
+	return &restError{status: http.StatusUnauthorized, typ: "Authentication Failure", msg: "UNAUTHORIZED", data: who, html: true}
 }
 
+// errForbidden refuses an authenticated user acting on, or reading,
+// another user's object: Finesse answers 401 "Invalid Authorization User
+// Specified" with ApiErrors, never 403 (403 is for configuration APIs on
+// the secondary node), e.g. developer.cisco.com/docs/finesse/user-api-errors
+// and the failure example of "Media - Get List".
 func errForbidden(who string) *restError {
-	return &restError{status: http.StatusForbidden, typ: "Authorization Failure", msg: "Invalid Authorization User Specified", data: who}
+	return &restError{status: http.StatusUnauthorized, typ: "Invalid Authorization User Specified",
+		msg: "The user specified in the authentication credentials and the uri don't match", data: who}
+}
+
+// errNotSupervisor refuses an agent a supervisor-only API (Team):
+// 401 Authorization Failure (developer.cisco.com/docs/finesse/team-api-errors).
+func errNotSupervisor(who string) *restError {
+	return &restError{status: http.StatusUnauthorized, typ: "Authorization Failure",
+		msg: "The user is not authorized to use this API", data: who}
 }
 
 func errNotFound(what, id string) *restError {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -120,6 +121,7 @@ type model struct {
 	odds      robotOdds
 	genTimer  *simTimer
 	statTimer *simTimer
+	chat      *chatMRD // the nonvoice chat MRD (media.go)
 
 	// verify checks an IdS access token and returns its user_id; nil
 	// refuses every Bearer token.
@@ -525,7 +527,7 @@ func (m *model) talkKind(u *user, q *queue) string {
 func (m *model) tickQueueStats() {
 	for _, q := range m.queues {
 		s := m.queueStats(q)
-		if q.lastSet && s == q.last {
+		if q.lastSet && reflect.DeepEqual(s, q.last) {
 			continue
 		}
 		q.last, q.lastSet = s, true

@@ -34,7 +34,8 @@ func (m *model) userObject(u *user) *finesse.User {
 	return fu
 }
 
-// userSummary is the team member form (Team GET, Team/{id}/Users node, F.6).
+// userSummary holds the fields a User shares with a team member summary
+// (team.go writes the summary itself).
 func (m *model) userSummary(u *user) *finesse.User {
 	fu := &finesse.User{
 		URI: u.uri(), LoginID: u.id, LoginName: u.loginName, FirstName: u.first, LastName: u.last,
@@ -47,15 +48,6 @@ func (m *model) userSummary(u *user) *finesse.User {
 		}
 	}
 	return fu
-}
-
-func (m *model) teamObject(teamID string) *finesse.Team {
-	t := &finesse.Team{URI: finesse.APIPrefix + "Team/" + teamID, ID: teamID, Name: TeamName}
-	t.Users = make([]finesse.User, 0, len(m.agents))
-	for _, u := range m.agents {
-		t.Users = append(t.Users, *m.userSummary(u))
-	}
-	return t
 }
 
 func (m *model) dialogObject(d *dialog) *finesse.Dialog {
@@ -100,12 +92,23 @@ func (m *model) systemInfo(i int) *finesse.SystemInfo {
 		n := m.side[j]
 		return &finesse.ServerNode{Host: n.host, HTTPSPort: n.httpsPort, XMPPPort: n.xmppPort, XMPPSecurePort: n.xmppTLSPort}
 	}
+	// The 12.6 CTI fields (developer.cisco.com/docs/finesse/systeminfo):
+	// one CTI server per side, heartbeats every 5 s, no maintenance mode
+	// (the *TimeInMMode values are negative outside maintenance).
+	hb, hbTime := "success", strconv.FormatInt(m.now().UnixMilli(), 10)
+	cti := []finesse.CTIServer{{Host: "cg-a." + s.xmppDomain, Active: true}, {Host: "cg-b." + s.xmppDomain}}
+	if !m.inService[i] {
+		hb, hbTime, cti[0].Active = "failure", "", false
+	}
 	return &finesse.SystemInfo{
 		Status: status, StatusReason: reason, DeploymentType: "UCCE", SystemAuthMode: "HYBRID",
+		LastCTIHeartbeatStatus: hb, LastSuccessCTIHeartbeatTime: hbTime,
+		CTIVersion: 24, CTIHeartbeatInterval: 5, CTITimeInMMode: -1, FinesseTimeInMMode: -1,
+		License: "UCCE", PeripheralID: "5000",
 		XMPPDomain: s.xmppDomain, XMPPPubSubDomain: s.pubsubDomain,
 		PrimaryNode: node(sideA), SecondaryNode: node(sideB),
 		CurrentTimestamp: finesseTime(m.now()), TimezoneOffset: "0",
-		URI: finesse.SystemInfoNode,
+		URI: finesse.SystemInfoNode, CTIServers: cti,
 	}
 }
 
@@ -146,7 +149,7 @@ func (m *model) publishUser(u *user, reqID string) { m.emitUser(u, reqID, m.live
 
 func (m *model) emitUser(u *user, reqID string, sides sideMask) {
 	m.emit(u.uri(), finesse.EventPut, u.uri(), reqID, m.userObject(u), sides)
-	m.emit(finesse.TeamUsersNode(TeamID), finesse.EventPut, u.uri(), reqID, m.userSummary(u), sides)
+	m.emitTeamUser(u, reqID, sides)
 }
 
 // publishDialog sends a Dialog PUT (source Dialog/{id}) to every agent

@@ -44,7 +44,7 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.mu.Lock()
 		si := m.systemInfo(h.side)
 		m.mu.Unlock()
-		writeXML(w, http.StatusOK, si, reqID)
+		writeXML(w, http.StatusOK, si)
 		return
 	}
 
@@ -68,10 +68,11 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, rerr, reqID)
 	case status == http.StatusAccepted:
+		// Finesse echoes requestId on asynchronous answers only.
 		w.Header().Set("requestId", reqID)
 		w.WriteHeader(http.StatusAccepted)
 	default:
-		writeXML(w, status, obj, reqID)
+		writeXML(w, status, obj)
 	}
 }
 
@@ -111,9 +112,9 @@ func (h *restHandler) route(r *http.Request, seg []string, body []byte, reqID *s
 			return 0, nil, errNotFound("Team", seg[1])
 		}
 		if !caller.isSupervisorOf(seg[1]) {
-			return 0, nil, errForbidden(caller.id)
+			return 0, nil, errNotSupervisor(caller.id)
 		}
-		return http.StatusOK, m.teamObject(seg[1]), nil
+		return http.StatusOK, m.teamXML(seg[1]), nil
 
 	case len(seg) == 2 && seg[0] == "Queue":
 		if e := get(); e != nil {
@@ -127,6 +128,9 @@ func (h *restHandler) route(r *http.Request, seg []string, body []byte, reqID *s
 		return http.StatusOK, m.queueObject(q, &s), nil
 
 	case len(seg) == 2 && seg[0] == "Dialog":
+		if cd := m.mrd().dialogs[seg[1]]; cd != nil {
+			return h.routeChatDialog(r, caller, cd, body, *reqID)
+		}
 		d := m.dialogs[seg[1]]
 		if d == nil || !m.canSeeDialog(caller, d) {
 			if d != nil && m.listedByAnyone(d) {
@@ -228,6 +232,9 @@ func (h *restHandler) routeUser(r *http.Request, caller *user, seg []string, bod
 		}
 		return 0, nil, errMethod(r.Method)
 
+	case len(seg) >= 3 && sub == "Media":
+		return h.routeMedia(r, caller, target, seg, body, reqID)
+
 	case len(seg) == 3 && sub == "Queues":
 		if r.Method != http.MethodGet {
 			return 0, nil, errMethod(r.Method)
@@ -320,7 +327,13 @@ func wrapUpReasonList() *wrapUpReasonsXML {
 	return l
 }
 
-func writeXML(w http.ResponseWriter, status int, v any, reqID string) {
+// writeXML writes a synchronous answer. It never carries a requestId
+// header: Finesse sends one only with the 202 of an asynchronous request
+// (developer.cisco.com/docs/finesse/change-agent-state: "The requestId is
+// included in the response header if provided" under 202; the GET pages
+// list no header), and where the documentation is silent (synchronous
+// errors) the simulator is strict.
+func writeXML(w http.ResponseWriter, status int, v any) {
 	var b bytes.Buffer
 	b.WriteString(xml.Header)
 	if err := xml.NewEncoder(&b).Encode(v); err != nil {
@@ -328,19 +341,29 @@ func writeXML(w http.ResponseWriter, status int, v any, reqID string) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/xml")
-	if reqID != "" {
-		w.Header().Set("requestId", reqID)
-	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b.Bytes())
 }
 
-func writeError(w http.ResponseWriter, e *restError, reqID string) {
-	if e.status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="Finesse"`)
+// writeError writes a synchronous error: ApiErrors XML, or the container's
+// HTML page for a refused credential.
+func writeError(w http.ResponseWriter, e *restError, _ string) {
+	if e.html {
+		w.Header().Set("WWW-Authenticate", `Basic realm="Cisco Finesse"`)
+		w.Header().Set("Content-Type", "text/html;charset=utf-8")
+		w.WriteHeader(e.status)
+		_, _ = w.Write([]byte(unauthorizedPage))
+		return
 	}
-	writeXML(w, e.status, e.apiErrors(), reqID)
+	writeXML(w, e.status, e.apiErrors())
 }
+
+// unauthorizedPage is the servlet container's 401 page, as Tomcat writes it.
+const unauthorizedPage = `<!doctype html><html lang="en"><head><title>HTTP Status 401 – Unauthorized</title>` +
+	`<style type="text/css">body {font-family:Tahoma,Arial,sans-serif;} h1 {font-size:22px;}</style></head>` +
+	`<body><h1>HTTP Status 401 – Unauthorized</h1><hr class="line" /><p><b>Type</b> Status Report</p>` +
+	`<p><b>Description</b> The request has not been applied to the target resource because it lacks valid authentication credentials for that resource.</p>` +
+	`<hr class="line" /><h3>Apache Tomcat</h3></body></html>`
 
 // --- request bodies -----------------------------------------------------
 

@@ -17,22 +17,24 @@ func TestRESTAuthentication(t *testing.T) {
 		path   string
 		status int
 		login  string // loginId in the answer
+		html   bool   // a refused credential: the container's HTML page
 	}{
-		{"basic loginId", "1001:demo", "/finesse/api/User/1001", 200, "1001"},
-		{"basic loginName", "agent1001:demo", "/finesse/api/User/1001", 200, "1001"},
-		{"loginName lookup (UCCE A.8)", "1001:demo", "/finesse/api/User/agent1001", 200, "1001"},
-		{"bearer with loginName user_id", "Bearer valid-token-agent1001", "/finesse/api/User/agent1001", 200, "1001"},
-		{"bearer invalid", "Bearer forged", "/finesse/api/User/1001", 401, ""},
-		{"bearer for unknown user", "Bearer valid-token-nobody", "/finesse/api/User/1001", 401, ""},
-		{"wrong password", "1002:nope", "/finesse/api/User/1002", 401, ""},
-		{"unknown user", "9999:demo", "/finesse/api/User/1001", 401, ""},
-		{"no credentials", "", "/finesse/api/User/1001", 401, ""},
-		{"other agent's object", "1002:demo", "/finesse/api/User/1001", 403, ""},
-		{"other agent's dialogs", "1002:demo", "/finesse/api/User/1001/Dialogs", 403, ""},
-		{"supervisor reads a team member", "2001:demo", "/finesse/api/User/1001", 200, "1001"},
-		{"agent reads the team", "1001:demo", "/finesse/api/Team/10", 403, ""},
-		{"unknown user object", "2001:demo", "/finesse/api/User/4242", 404, ""},
-		{"SystemInfo needs no credentials", "", "/finesse/api/SystemInfo", 200, ""},
+		{"basic loginId", "1001:demo", "/finesse/api/User/1001", 200, "1001", false},
+		{"basic loginName", "agent1001:demo", "/finesse/api/User/1001", 200, "1001", false},
+		{"loginName lookup (UCCE A.8)", "1001:demo", "/finesse/api/User/agent1001", 200, "1001", false},
+		{"bearer with loginName user_id", "Bearer valid-token-agent1001", "/finesse/api/User/agent1001", 200, "1001", false},
+		{"bearer invalid", "Bearer forged", "/finesse/api/User/1001", 401, "", true},
+		{"bearer for unknown user", "Bearer valid-token-nobody", "/finesse/api/User/1001", 401, "", true},
+		{"wrong password", "1002:nope", "/finesse/api/User/1002", 401, "", true},
+		{"unknown user", "9999:demo", "/finesse/api/User/1001", 401, "", true},
+		{"no credentials", "", "/finesse/api/User/1001", 401, "", true},
+		{"other agent's object", "1002:demo", "/finesse/api/User/1001", 401, "", false},
+		{"other agent's dialogs", "1002:demo", "/finesse/api/User/1001/Dialogs", 401, "", false},
+		{"other agent's media", "1002:demo", "/finesse/api/User/1001/Media/" + ChatMRDID, 401, "", false},
+		{"supervisor reads a team member", "2001:demo", "/finesse/api/User/1001", 200, "1001", false},
+		{"agent reads the team", "1001:demo", "/finesse/api/Team/10", 401, "", false},
+		{"unknown user object", "2001:demo", "/finesse/api/User/4242", 404, "", false},
+		{"SystemInfo needs no credentials", "", "/finesse/api/SystemInfo", 200, "", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -40,14 +42,32 @@ func TestRESTAuthentication(t *testing.T) {
 			if rsp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %s", rsp.StatusCode, tc.status, body)
 			}
-			if !strings.HasPrefix(rsp.Header.Get("Content-Type"), "application/xml") {
-				t.Errorf("Content-Type %q", rsp.Header.Get("Content-Type"))
+			if rid := rsp.Header.Get("requestId"); rid != "" {
+				t.Errorf("a synchronous answer carries requestId %q", rid)
+			}
+			wantType := "application/xml"
+			if tc.html {
+				wantType = "text/html"
+			}
+			if !strings.HasPrefix(rsp.Header.Get("Content-Type"), wantType) {
+				t.Errorf("Content-Type %q, want %s", rsp.Header.Get("Content-Type"), wantType)
 			}
 			switch {
+			case tc.html:
+				if !strings.HasPrefix(body, "<!doctype html>") || !strings.Contains(body, "<title>HTTP Status 401 – Unauthorized</title>") {
+					t.Fatalf("401 for a refused credential is not the container's HTML page: %s", body)
+				}
+				if rsp.Header.Get("WWW-Authenticate") == "" {
+					t.Error("401 without WWW-Authenticate")
+				}
 			case tc.status == 401:
 				ae, err := finesse.ParseAPIErrors([]byte(body))
-				if err != nil || len(ae.Errors) != 1 || ae.Errors[0].ErrorType != "Authentication Failure" || ae.Errors[0].ErrorMessage != "UNAUTHORIZED" {
-					t.Fatalf("401 body is not the Finesse ApiErrors: %s (%v)", body, err)
+				want := "Invalid Authorization User Specified"
+				if strings.Contains(tc.path, "Team") {
+					want = "Authorization Failure"
+				}
+				if err != nil || len(ae.Errors) != 1 || ae.Errors[0].ErrorType != want {
+					t.Fatalf("401 body is not the Finesse ApiErrors %q: %s (%v)", want, body, err)
 				}
 				if !strings.Contains(body, "<ApiErrors><ApiError><ErrorType>") {
 					t.Errorf("REST errors use capitalised element names: %s", body)
@@ -287,7 +307,7 @@ func TestSupervisorRules(t *testing.T) {
 	t.Run("agents cannot change each other", func(t *testing.T) {
 		e := newEnv(t, Config{})
 		e.ready("1001")
-		e.must(403, "PUT", "/finesse/api/User/1001", "1002:demo", stateBody("NOT_READY"))
+		e.must(401, "PUT", "/finesse/api/User/1001", "1002:demo", stateBody("NOT_READY"))
 	})
 	t.Run("team snapshot", func(t *testing.T) {
 		e := newEnv(t, Config{Agents: 7})

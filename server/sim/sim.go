@@ -240,6 +240,7 @@ func (s *Sim) Run(ctx context.Context) error {
 	s.m.mu.Lock()
 	s.m.startRobots()
 	s.m.scheduleGenerator()
+	s.m.startChat()
 	s.m.statTimer = s.m.tmr.after(s.m.t.queueStats, s.m.tickQueueStats)
 	s.m.mu.Unlock()
 

@@ -608,10 +608,9 @@ func TestSimStartupWith2000Agents(t *testing.T) {
 	}
 	rsp.Body.Close()
 	serving := time.Since(start)
+	// Speed is BenchmarkSimStartup's to measure; this test checks that
+	// 2,000 agents start and answer at all.
 	t.Logf("2000 agents: New %v, first SystemInfo answered after %v", built, serving)
-	if serving > 3*time.Second { // "well under a second" without -race; generous for -race on a busy machine
-		t.Errorf("start took %v", serving)
-	}
 	if _, ok := s.UserState("3001"); !ok {
 		t.Error("agent 3001 missing (2000 agents skip 2001)")
 	}
@@ -654,4 +653,30 @@ func TestSimSupervisorTeamSubscription(t *testing.T) {
 		return u.Node == finesse.TeamUsersNode(TeamID) && u.RequestID == "team-2"
 	})
 	ups.waitFor(t, "queue statistics", func(u finesse.Update) bool { return u.Node == finesse.QueueNode("5001") })
+}
+
+// BenchmarkSimStartup measures building a 2,000-agent simulator and serving
+// its first SystemInfo.
+func BenchmarkSimStartup(b *testing.B) {
+	for b.Loop() {
+		s, err := New(Config{Agents: 2000, Robots: true, Fast: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		ep := s.Endpoints()
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(ep.CACertPEM)
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		rsp, err := hc.Get(fmt.Sprintf("https://%s:%d/finesse/api/SystemInfo", ep.Sides[0].Host, ep.Sides[0].HTTPSPort))
+		if err != nil {
+			b.Fatal(err)
+		}
+		rsp.Body.Close()
+		hc.CloseIdleConnections()
+		cancel()
+		<-done
+	}
 }

@@ -2,6 +2,7 @@ package finesse
 
 import (
 	"encoding/xml"
+	"fmt"
 	"strings"
 )
 
@@ -27,6 +28,12 @@ type APIError struct {
 	ErrorData string `json:"errorData"`
 	// ErrorMedia is the media routing domain id of a Media error, else "".
 	ErrorMedia string `json:"errorMedia"`
+	// Overrideable is Finesse's <Overrideable> flag of the error (sent by
+	// some releases; Cisco's error pages do not describe it). False when
+	// absent.
+	Overrideable bool `json:"overrideable"`
+	// Extra keeps the error's unknown child elements.
+	Extra []Raw `json:"extra,omitempty"`
 }
 
 // Kind returns KindAPIErrors.
@@ -78,6 +85,8 @@ type restAPIError struct {
 	ErrorMessage string `xml:"ErrorMessage"`
 	ErrorData    string `xml:"ErrorData"`
 	ErrorMedia   string `xml:"ErrorMedia,omitempty"`
+	Overrideable bool   `xml:"Overrideable,omitempty"`
+	Extra        []Raw  `xml:",any"`
 }
 
 type dataAPIErrors struct {
@@ -90,6 +99,8 @@ type dataAPIError struct {
 	ErrorMedia   string `xml:"errorMedia,omitempty"`
 	ErrorMessage string `xml:"errorMessage"`
 	ErrorType    string `xml:"errorType"`
+	Overrideable bool   `xml:"overrideable,omitempty"`
+	Extra        []Raw  `xml:",any"`
 }
 
 // MarshalXML writes the REST form, <ApiErrors><ApiError><ErrorType>...,
@@ -106,7 +117,8 @@ func (e APIErrors) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 func (e *APIErrors) dataForm() dataAPIErrors {
 	v := dataAPIErrors{Errors: make([]dataAPIError, len(e.Errors))}
 	for i, x := range e.Errors {
-		v.Errors[i] = dataAPIError{ErrorData: x.ErrorData, ErrorMedia: x.ErrorMedia, ErrorMessage: x.ErrorMessage, ErrorType: x.ErrorType}
+		v.Errors[i] = dataAPIError{ErrorData: x.ErrorData, ErrorMedia: x.ErrorMedia, ErrorMessage: x.ErrorMessage, ErrorType: x.ErrorType,
+			Overrideable: x.Overrideable, Extra: x.Extra}
 	}
 	return v
 }
@@ -121,6 +133,7 @@ func (e *APIErrors) decode(n *elem) error {
 	for c := n.child; c != nil; c = c.next {
 		var x APIError
 		for f := c.child; f != nil; f = f.next {
+			var err error
 			switch f.key {
 			case "errortype":
 				x.ErrorType = f.text
@@ -130,6 +143,13 @@ func (e *APIErrors) decode(n *elem) error {
 				x.ErrorData = f.text
 			case "errormedia":
 				x.ErrorMedia = f.text
+			case "overrideable":
+				x.Overrideable, err = parseBool(f)
+			default:
+				x.Extra = append(x.Extra, rawOf(f))
+			}
+			if err != nil {
+				return fmt.Errorf("<%s>: %w", c.name, err)
 			}
 		}
 		e.Errors = append(e.Errors, x)

@@ -2,19 +2,40 @@ package finesse
 
 import "encoding/xml"
 
-// Dialog is a voice call: GET /finesse/api/Dialog/{id}, an item update on a
-// Dialogs node (data <dialog>, source /finesse/api/Dialog/{id}) and a member
-// of Dialogs.
+// Dialog is a voice call or a nonvoice task (chat, email, ...): GET
+// /finesse/api/Dialog/{id}, an item update on a Dialogs or Dialogs/Media
+// node (data <dialog>, source /finesse/api/Dialog/{id}) and a member of
+// Dialogs. A nonvoice dialog has MediaType set to the MRD's name (e.g.
+// Cisco_Chat_MRD), MediaProperties.MediaID to the MRD id, an id with
+// underscores (151635_312_1) and no voice-only fields (fromAddress,
+// callType, secondaryId, ...).
 type Dialog struct {
-	ID                  string          `xml:"id" json:"id"`
-	URI                 string          `xml:"uri" json:"uri"`
-	AssociatedDialogURI string          `xml:"associatedDialogUri" json:"associatedDialogUri"`
-	FromAddress         string          `xml:"fromAddress" json:"fromAddress"`
-	ToAddress           string          `xml:"toAddress" json:"toAddress"`
-	State               string          `xml:"state" json:"state"` // ACCEPTED, ACTIVE, ALERTING, DROPPED, FAILED, INITIATED, INITIATING
-	MediaType           string          `xml:"mediaType" json:"mediaType"`
-	MediaProperties     MediaProperties `xml:"mediaProperties" json:"mediaProperties"`
-	Participants        []Participant   `xml:"participants>Participant" json:"participants,omitempty"`
+	ID                  string `xml:"id" json:"id"`
+	URI                 string `xml:"uri" json:"uri"`
+	AssociatedDialogURI string `xml:"associatedDialogUri" json:"associatedDialogUri"`
+	// SecondaryID is the call id of the secondary call: after a transfer
+	// or conference, the id of the dialog that was dropped (voice only).
+	SecondaryID string `xml:"secondaryId,omitempty" json:"secondaryId"`
+	FromAddress string `xml:"fromAddress" json:"fromAddress"`
+	ToAddress   string `xml:"toAddress" json:"toAddress"`
+	// CallbackNumber is the customer number without the dialer's prefix
+	// (UCCE direct preview outbound calls).
+	CallbackNumber  string          `xml:"callbackNumber,omitempty" json:"callbackNumber"`
+	State           string          `xml:"state" json:"state"` // voice: ACCEPTED, ACTIVE, ALERTING, DROPPED, FAILED, INITIATED, INITIATING; nonvoice: OFFERED, ACCEPTED, ACTIVE, PAUSED, WRAPPING_UP, INTERRUPTED, CLOSED, UNKNOWN
+	MediaType       string          `xml:"mediaType" json:"mediaType"`
+	MediaProperties MediaProperties `xml:"mediaProperties" json:"mediaProperties"`
+	Participants    []Participant   `xml:"participants>Participant" json:"participants,omitempty"`
+	// ScheduledCallbackInfo is an Outbound Option callback's time and
+	// number; nil when Finesse sent none.
+	ScheduledCallbackInfo *ScheduledCallbackInfo `xml:"scheduledCallbackInfo,omitempty" json:"scheduledCallbackInfo,omitempty"`
+	Extra                 []Raw                  `xml:",any" json:"extra,omitempty"`
+}
+
+// ScheduledCallbackInfo is the scheduled callback of an outbound dialog.
+type ScheduledCallbackInfo struct {
+	CallbackTime   string `xml:"callbackTime" json:"callbackTime"` // as sent, e.g. 2014-03-07T14:30
+	CallbackNumber string `xml:"callbackNumber" json:"callbackNumber"`
+	Extra          []Raw  `xml:",any" json:"extra,omitempty"`
 }
 
 // MediaProperties are a dialog's call data.
@@ -26,14 +47,17 @@ type MediaProperties struct {
 	QueueNumber        string         `xml:"queueNumber" json:"queueNumber"`
 	QueueName          string         `xml:"queueName" json:"queueName"`
 	WrapUpReason       string         `xml:"wrapUpReason" json:"wrapUpReason"`
+	WrapUpItems        []string       `xml:"wrapUpItems>wrapUpItem,omitempty" json:"wrapUpItems,omitempty"` // UCCX
 	CallKeyCallID      string         `xml:"callKeyCallId,omitempty" json:"callKeyCallId"`
 	CallKeySequenceNum string         `xml:"callKeySequenceNum,omitempty" json:"callKeySequenceNum"`
 	CallKeyPrefix      string         `xml:"callKeyPrefix,omitempty" json:"callKeyPrefix"`
 	CallVariables      []CallVariable `xml:"callvariables>CallVariable" json:"callVariables,omitempty"`
+	Extra              []Raw          `xml:",any" json:"extra,omitempty"`
 }
 
 // CallVariable is one call variable (callVariable1..10 or an ECC variable
-// such as user.CustomerTier).
+// such as user.CustomerTier). It is the one typed element without Extra:
+// Finesse defines it as a name/value pair, and it stays comparable.
 type CallVariable struct {
 	Name  string `xml:"name" json:"name"`
 	Value string `xml:"value" json:"value"`
@@ -49,6 +73,7 @@ type Participant struct {
 	State            string   `xml:"state" json:"state"` // dialog states plus HELD, WRAP_UP
 	StateCause       string   `xml:"stateCause" json:"stateCause"`
 	StateChangeTime  string   `xml:"stateChangeTime" json:"stateChangeTime"`
+	Extra            []Raw    `xml:",any" json:"extra,omitempty"`
 }
 
 // Dialogs is a list of dialogs: GET /finesse/api/User/{id}/Dialogs
@@ -93,6 +118,22 @@ func (dl *Dialog) decode(e *elem) error {
 			dl.URI = c.text
 		case "associateddialoguri":
 			dl.AssociatedDialogURI = c.text
+		case "secondaryid":
+			dl.SecondaryID = c.text
+		case "callbacknumber":
+			dl.CallbackNumber = c.text
+		case "scheduledcallbackinfo":
+			dl.ScheduledCallbackInfo = new(ScheduledCallbackInfo)
+			for f := c.child; f != nil; f = f.next {
+				switch f.key {
+				case "callbacktime":
+					dl.ScheduledCallbackInfo.CallbackTime = f.text
+				case "callbacknumber":
+					dl.ScheduledCallbackInfo.CallbackNumber = f.text
+				default:
+					dl.ScheduledCallbackInfo.Extra = append(dl.ScheduledCallbackInfo.Extra, rawOf(f))
+				}
+			}
 		case "fromaddress":
 			dl.FromAddress = c.text
 		case "toaddress":
@@ -110,6 +151,8 @@ func (dl *Dialog) decode(e *elem) error {
 				part.decode(p)
 				dl.Participants = append(dl.Participants, part)
 			}
+		default:
+			dl.Extra = append(dl.Extra, rawOf(c))
 		}
 	}
 	return nil
@@ -133,6 +176,8 @@ func (m *MediaProperties) decode(e *elem) {
 			m.QueueName = c.text
 		case "wrapupreason":
 			m.WrapUpReason = c.text
+		case "wrapupitems":
+			m.WrapUpItems = texts(c)
 		case "callkeycallid":
 			m.CallKeyCallID = c.text
 		case "callkeysequencenum":
@@ -151,6 +196,8 @@ func (m *MediaProperties) decode(e *elem) {
 				}
 				m.CallVariables = append(m.CallVariables, cv)
 			}
+		default:
+			m.Extra = append(m.Extra, rawOf(c))
 		}
 	}
 }
@@ -173,6 +220,8 @@ func (p *Participant) decode(e *elem) {
 			p.StateCause = c.text
 		case "statechangetime":
 			p.StateChangeTime = c.text
+		default:
+			p.Extra = append(p.Extra, rawOf(c))
 		}
 	}
 }

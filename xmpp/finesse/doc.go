@@ -1,7 +1,8 @@
 // Package finesse is the Cisco Finesse data model shared by the relay's XMPP
 // client, REST client, session core and simulator: the <Update> notification
 // envelope, the pubsub node paths, and the objects Finesse sends (User,
-// Dialog, Team, Queue, SystemInfo, apiErrors, reason codes).
+// Dialog, Team, Queue, SystemInfo, apiErrors, reason codes, nonvoice
+// Media).
 //
 // It imports nothing but the standard library.
 //
@@ -23,6 +24,7 @@
 //	case *finesse.User:      // User/{id} or Team/{id}/Users member
 //	case *finesse.Dialog:    // item update on a Dialogs node
 //	case *finesse.Dialogs:   // collection add (POST) or remove (DELETE)
+//	case *finesse.Media:     // a user's state in one nonvoice MRD
 //	case *finesse.APIErrors: // an asynchronous failure of request u.RequestID
 //	case *finesse.Raw:       // anything else, kept as XML
 //	}
@@ -33,8 +35,24 @@
 //
 // Element names are matched without regard to letter case everywhere
 // (Finesse sends <user> in notifications and <User> over REST, <apiErrors>
-// and <ApiErrors>), children may come in any order, unknown elements are
-// ignored, and values are unescaped exactly once. String values are kept
+// and <ApiErrors>), children may come in any order, and values are
+// unescaped exactly once.
+//
+// # Extra: unknown children
+//
+// Every typed object (User, Settings, MobileAgent, ReasonCode, Team,
+// Dialog, MediaProperties, Participant,
+// ScheduledCallbackInfo, Queue, QueueStatistics, SystemInfo, ServerNode,
+// CTIServer, APIError, Media) keeps each child element it has no field for,
+// in order, in its Extra field: a Raw written again from the parsed tree
+// (<name>text</name> or <name><child>...</child></name>; attributes,
+// namespaces, comments and text beside child elements are dropped, text is
+// escaped once). JSON carries them as "extra": [{"element", "xml"}],
+// omitted when there are none; both XML forms write them back, so a field
+// a newer Finesse adds reaches browsers instead of being dropped. Members
+// of lists (Dialogs, Queues, ReasonCodes, MediaList, roles, actions) are
+// decoded as the list's type whatever their name, and a CallVariable is a
+// name/value pair only. String values are kept
 // exactly as sent (states, ids, ISO 8601 times); counts and ports are ints,
 // flags are bools.
 //
@@ -54,11 +72,13 @@
 // mediaProperties, callVariables; ReasonCode becomes reasonCode and DNIS
 // becomes dnis). Scalars are always present ("" or 0 when Finesse sent
 // nothing); nested lists and optional objects (roles, teams, participants,
-// actions, callVariables, reasonCode, settings, statistics, primaryNode) are
-// left out when empty; list objects always carry their array: Dialogs is
-// {"dialogs": [...]}, Queues {"queues": [...]}, ReasonCodes
-// {"reasonCodes": [...]}, APIErrors {"apiErrors": [{"errorType",
-// "errorMessage", "errorData", "errorMedia"?}]}, Raw {"element", "xml"}.
+// actions, callVariables, wrapUpItems, services, reasonCode, settings,
+// mobileAgent, scheduledCallbackInfo, statistics, primaryNode, ctiServers,
+// extra) are left out when empty; list objects always carry their array:
+// Dialogs is {"dialogs": [...]}, Queues {"queues": [...]}, ReasonCodes
+// {"reasonCodes": [...]}, MediaList {"mediaList": [...]}, APIErrors
+// {"apiErrors": [{"errorType", "errorMessage", "errorData", "errorMedia",
+// "overrideable"}]}, Raw {"element", "xml"}.
 // docs/finesse-model.md shows each shape with an example.
 //
 // # Limits

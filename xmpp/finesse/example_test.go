@@ -32,7 +32,7 @@ func ExampleParseNotification() {
 	fmt.Println(string(js))
 	// Output:
 	// PUT 1001 READY
-	// {"uri":"","loginId":"1001","loginName":"","firstName":"","lastName":"","extension":"","state":"READY","stateChangeTime":"","pendingState":"","reasonCodeId":"","teamId":"","teamName":"","mediaType":"","dialogs":"","wrapUpTimer":""}
+	// {"uri":"","loginId":"1001","loginName":"","firstName":"","lastName":"","extension":"","state":"READY","stateChangeTime":"","pendingState":"","reasonCodeId":"","teamId":"","teamName":"","skillTargetId":"","mediaType":"","dialogs":"","wrapUpTimer":""}
 }
 
 // The simulator builds what Finesse sends: the object in notification

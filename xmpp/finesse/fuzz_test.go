@@ -79,6 +79,8 @@ func FuzzDecodeData(f *testing.F) {
 		}
 	})
 	f.Add([]byte(`<Queue><statistics><callsInQueue>-1</callsInQueue></statistics></Queue>`))
+	f.Add([]byte(`<user><future a="1">x<y>&amp;</y>z</future><mobileAgent><mode/></mobileAgent></user>`))
+	f.Add([]byte(`<MediaList><Media><maxDialogLimit>3</maxDialogLimit><routable>true</routable></Media></MediaList>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		o, err := DecodeData(data)
 		if err != nil {
@@ -95,7 +97,8 @@ func FuzzDecodeData(f *testing.F) {
 }
 
 func FuzzParseNode(f *testing.F) {
-	for _, s := range []string{SystemInfoNode, DialogsNode("1"), MediaNode("1", "2"), TeamUsersNode("5"), "/finesse/api/User/a/b/c"} {
+	for _, s := range []string{SystemInfoNode, DialogsNode("1"), MediaNode("1", "2"), TeamUsersNode("5"), "/finesse/api/User/a/b/c",
+		MediaListURI("1"), MRDDialogsURI("1", "5001"), MediaDialogsNode("1")} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, path string) {

@@ -167,16 +167,119 @@ var goldens = []golden{
 		}
 		eq(t, "source", u.Source, "/finesse/api/User/1001009")
 	}},
-	{file: "n_media_raw.xml", node: "/finesse/api/User/1001001/Media/5001", kind: KindRaw, event: EventPut, check: func(t *testing.T, u Update, o Object) {
-		r := o.(*Raw)
-		eq(t, "element", r.Element, "media")
-		eq(t, "xml", r.XML, string(u.Data))
+	{file: "n_media_minimal.xml", node: "/finesse/api/User/1001001/Media/5001", kind: KindMedia, event: EventPut, check: func(t *testing.T, u Update, o Object) {
+		m := o.(*Media)
+		eq(t, "mrdId", m.MRDID, "5001")
+		eq(t, "state", m.State, "READY")
+		eq(t, "signed in", m.SignedIn(), true)
 	}},
 	{file: "n_team_full.xml", node: "/finesse/api/Team/5000/Users", kind: KindTeam, event: EventPut, check: func(t *testing.T, u Update, o Object) {
 		eq(t, "users", o.(*Team).Users[0].State, "READY")
 	}},
 	{file: "n_media_apierrors.xml", node: "/finesse/api/User/1001001/Media/5001", kind: KindAPIErrors, event: EventPut, check: func(t *testing.T, u Update, o Object) {
 		eq(t, "errorMedia", o.(*APIErrors).Errors[0].ErrorMedia, "5001")
+	}},
+	// Samples written from Cisco's developer guide (each file cites its page).
+	{file: "dg_dialogs_media_post.xml", node: "/finesse/api/User/1001004/Dialogs/Media", kind: KindDialogs, event: EventPost, check: func(t *testing.T, u Update, o Object) {
+		d := o.(*Dialogs).Dialogs[0]
+		eq(t, "id", d.ID, "151635_312_1")
+		eq(t, "mediaType", d.MediaType, "Cisco_Chat_MRD")
+		eq(t, "mediaId", d.MediaProperties.MediaID, "5002")
+		eq(t, "state", d.State, "OFFERED")
+		eq(t, "action", strings.Join(d.Participants[0].Actions, ","), "ACCEPT")
+		if !IsCollection(u.Source, u.Node) {
+			t.Error("a POST from Media/{mrdId}/Dialogs on Dialogs/Media is a collection change")
+		}
+		n, err := ParseNode(u.Source)
+		eq(t, "source kind", n.Kind, NodeMRDDialogs)
+		eq(t, "source mrd", n.MediaID, "5002")
+		if err != nil {
+			t.Error(err)
+		}
+	}},
+	{file: "dg_systeminfo_maintenance.xml", node: "/finesse/api/SystemInfo", kind: KindSystemInfo, event: EventPut, check: func(t *testing.T, u Update, o Object) {
+		si := o.(*SystemInfo)
+		eq(t, "finesseMMode", si.FinesseMMode, "IN_PROGRESS")
+		eq(t, "finesseTimeInMMode", si.FinesseTimeInMMode, 42)
+		eq(t, "ctiTimeInMMode", si.CTITimeInMMode, -1)
+		eq(t, "ctiVersion", si.CTIVersion, 24)
+		eq(t, "heartbeat interval", si.CTIHeartbeatInterval, 5)
+		eq(t, "heartbeat status", si.LastCTIHeartbeatStatus, "success")
+		eq(t, "heartbeat time", si.LastSuccessCTIHeartbeatTime, "1741086000000")
+		eq(t, "license", si.License, "UCCE_PREMIUM")
+		eq(t, "peripheralId", si.PeripheralID, "5000")
+		eq(t, "cti servers", len(si.CTIServers), 2)
+		eq(t, "active", si.CTIServers[0].Active, true)
+		eq(t, "connected", si.CTIServers[0].ConnectedDuration, 86400)
+		eq(t, "in maintenance", si.InMaintenance(), true)
+		eq(t, "usable", si.Usable(), false)
+	}},
+	{file: "dg_media_put.xml", node: "/finesse/api/User/1001004/Media/5000", kind: KindMedia, event: EventPut, check: func(t *testing.T, u Update, o Object) {
+		m := o.(*Media)
+		eq(t, "id", m.ID, "1001004")
+		eq(t, "mrdId", m.MRDID, "5000")
+		eq(t, "mediaConnected", m.MediaConnected, true)
+		eq(t, "interruptible", m.Interruptible, true)
+		eq(t, "maxDialogLimit", m.MaxDialogLimit, 3)
+		eq(t, "interruptAction", m.InterruptAction, "ACCEPT")
+		eq(t, "routable", m.Routable, true)
+		eq(t, "requestId", u.RequestID, "7c1e2d3f-0000-4a5b-8c9d-112233445566")
+	}},
+	{file: "dg_dialog_voice_rest.xml", kind: KindDialog, check: func(t *testing.T, _ Update, o Object) {
+		d := o.(*Dialog)
+		eq(t, "secondaryId", d.SecondaryID, "16817043")
+		eq(t, "callbackNumber", d.CallbackNumber, "9785551212")
+		eq(t, "wrapUpItems", strings.Join(d.MediaProperties.WrapUpItems, "|"), "Wrong number|Satisfied Customer")
+		eq(t, "callbackTime", d.ScheduledCallbackInfo.CallbackTime, "2025-03-07T14:30")
+		eq(t, "callback number", d.ScheduledCallbackInfo.CallbackNumber, "9785551212")
+		if d.Extra != nil || d.MediaProperties.Extra != nil {
+			t.Errorf("documented fields left in extra: %v %v", d.Extra, d.MediaProperties.Extra)
+		}
+	}},
+	{file: "dg_user_mobile_agent_rest.xml", kind: KindUser, check: func(t *testing.T, _ Update, o Object) {
+		u := o.(*User)
+		eq(t, "mode", u.MobileAgent.Mode, "CALL_BY_CALL")
+		eq(t, "dialNumber", u.MobileAgent.DialNumber, "4085551234")
+		eq(t, "skillTargetId", u.SkillTargetID, "6067")
+		eq(t, "deviceSelection", u.Settings.DeviceSelection, "enabled")
+		eq(t, "services", strings.Join(u.Services, ","), "AgentAnswers")
+		if u.Extra != nil {
+			t.Errorf("documented fields left in extra: %v", u.Extra)
+		}
+	}},
+	{file: "dg_media_rest.xml", kind: KindMedia, check: func(t *testing.T, _ Update, o Object) {
+		m := o.(*Media)
+		eq(t, "mrdId from uri", m.MRDID, "5000")
+		eq(t, "description unescaped once", m.Description, "Chat MRD & co-browse")
+		eq(t, "reason", m.ReasonCode.Label, "Team Meeting")
+		eq(t, "reasonCodeId", m.ReasonCodeID, "16")
+		eq(t, "state", m.State, "NOT_READY")
+		eq(t, "dialogLogoutAction", m.DialogLogoutAction, "CLOSE")
+		if m.Extra != nil {
+			t.Errorf("documented fields left in extra: %v", m.Extra)
+		}
+	}},
+	{file: "dg_medialist_rest.xml", kind: KindMediaList, check: func(t *testing.T, _ Update, o Object) {
+		ms := o.(*MediaList).Media
+		eq(t, "media", len(ms), 2)
+		eq(t, "chat", ms[0].Name, "Cisco_Chat_MRD")
+		eq(t, "not assigned: no state", ms[1].State, "")
+		eq(t, "not assigned: signed in", ms[1].SignedIn(), false)
+		eq(t, "mrdId", ms[1].MRDID, "5002")
+	}},
+	{file: "dg_team_rest.xml", kind: KindTeam, check: func(t *testing.T, _ Update, o Object) {
+		tm := o.(*Team)
+		eq(t, "lower-case reasonCode", tm.Users[1].ReasonCode.Label, "Lunch Break")
+		eq(t, "dialogs", tm.Users[0].Dialogs, "/finesse/api/User/1001001/Dialogs")
+		if tm.Users[0].ReasonCode != nil {
+			t.Error("a LOGOUT member has a reason code")
+		}
+	}},
+	{file: "n_apierrors_overrideable.xml", kind: KindAPIErrors, check: func(t *testing.T, _ Update, o Object) {
+		e := o.(*APIErrors).Errors[0]
+		eq(t, "overrideable", e.Overrideable, true)
+		eq(t, "extra", len(e.Extra), 1)
+		eq(t, "extra xml", e.Extra[0].XML, "<PeripheralErrorCode>12</PeripheralErrorCode>")
 	}},
 	// REST bodies.
 	{file: "c2_apierrors_rest.xml", kind: KindAPIErrors, check: func(t *testing.T, _ Update, o Object) {

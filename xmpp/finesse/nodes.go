@@ -21,6 +21,15 @@ func DialogsNode(loginID string) string { return UserNode(loginID) + "/Dialogs" 
 // MediaNode is the node of a user's state in one media routing domain.
 func MediaNode(loginID, mrdID string) string { return UserNode(loginID) + "/Media/" + mrdID }
 
+// MediaListURI is the list of a user's Media objects, one per nonvoice MRD
+// (GET /finesse/api/User/{id}/Media).
+func MediaListURI(loginID string) string { return UserNode(loginID) + "/Media" }
+
+// MRDDialogsURI is a user's dialogs in one nonvoice MRD (GET
+// /finesse/api/User/{id}/Media/{mrdId}/Dialogs), and the <source> of the
+// collection changes Finesse publishes on MediaDialogsNode.
+func MRDDialogsURI(loginID, mrdID string) string { return MediaNode(loginID, mrdID) + "/Dialogs" }
+
 // UserQueuesNode is the node of the queues assigned to a user (UCCE).
 func UserQueuesNode(loginID string) string { return UserNode(loginID) + "/Queues" }
 
@@ -30,7 +39,7 @@ func TeamUsersNode(teamID string) string { return APIPrefix + "Team/" + teamID +
 // QueueNode is the node of one queue's statistics (UCCE, every 10 s if changed).
 func QueueNode(queueID string) string { return APIPrefix + "Queue/" + queueID }
 
-// MediaDialogsNode is the node of a user's nonvoice dialogs.
+// MediaDialogsNode is the node of a user's nonvoice dialogs (every MRD's).
 func MediaDialogsNode(loginID string) string { return DialogsNode(loginID) + "/Media" }
 
 // DialogURI is the URI of one dialog, the <source> of its item updates.
@@ -49,6 +58,8 @@ const (
 	NodeDialogs      NodeKind = "Dialogs"      // /finesse/api/User/{id}/Dialogs (collection)
 	NodeMediaDialogs NodeKind = "MediaDialogs" // /finesse/api/User/{id}/Dialogs/Media (collection)
 	NodeMedia        NodeKind = "Media"        // /finesse/api/User/{id}/Media/{mrdId}
+	NodeMediaList    NodeKind = "MediaList"    // /finesse/api/User/{id}/Media (REST list, one Media per MRD)
+	NodeMRDDialogs   NodeKind = "MRDDialogs"   // /finesse/api/User/{id}/Media/{mrdId}/Dialogs (collection)
 	NodeUserQueues   NodeKind = "UserQueues"   // /finesse/api/User/{id}/Queues (collection)
 	NodeDialog       NodeKind = "Dialog"       // /finesse/api/Dialog/{id}
 	NodeTeam         NodeKind = "Team"         // /finesse/api/Team/{id}
@@ -62,7 +73,8 @@ type Node struct {
 	// ID is the loginId for the User kinds, else the dialog, team or queue
 	// id; empty for SystemInfo.
 	ID string
-	// MediaID is the media routing domain id of a Media node, else empty.
+	// MediaID is the media routing domain id of a Media or MRDDialogs
+	// node, else empty.
 	MediaID string
 }
 
@@ -70,7 +82,19 @@ type Node struct {
 // added (POST) and removed (DELETE).
 func (k NodeKind) IsCollection() bool {
 	switch k {
-	case NodeDialogs, NodeMediaDialogs, NodeUserQueues, NodeTeamUsers:
+	case NodeDialogs, NodeMediaDialogs, NodeMRDDialogs, NodeUserQueues, NodeTeamUsers:
+		return true
+	}
+	return false
+}
+
+// HoldsDialogs reports whether the kind's state is a list of dialogs: a
+// user's voice Dialogs, nonvoice Dialogs/Media, or one MRD's Dialogs.
+// Notifications on such a node add, remove or update dialogs (see
+// IsCollection); they never replace the list.
+func (k NodeKind) HoldsDialogs() bool {
+	switch k {
+	case NodeDialogs, NodeMediaDialogs, NodeMRDDialogs:
 		return true
 	}
 	return false
@@ -89,6 +113,10 @@ func (n Node) String() string {
 		return MediaDialogsNode(n.ID)
 	case NodeMedia:
 		return MediaNode(n.ID, n.MediaID)
+	case NodeMediaList:
+		return MediaListURI(n.ID)
+	case NodeMRDDialogs:
+		return MRDDialogsURI(n.ID, n.MediaID)
 	case NodeUserQueues:
 		return UserQueuesNode(n.ID)
 	case NodeDialog:
@@ -143,6 +171,10 @@ func parseNode(path string) (Node, bool) {
 			return Node{Kind: NodeDialogs, ID: id}, true
 		case len(seg) == 3 && is(2, "Queues"):
 			return Node{Kind: NodeUserQueues, ID: id}, true
+		case len(seg) == 3 && is(2, "Media"):
+			return Node{Kind: NodeMediaList, ID: id}, true
+		case len(seg) == 5 && is(2, "Media") && is(4, "Dialogs"):
+			return Node{Kind: NodeMRDDialogs, ID: id, MediaID: seg[3]}, true
 		case len(seg) == 4 && is(2, "Dialogs") && is(3, "Media"):
 			return Node{Kind: NodeMediaDialogs, ID: id}, true
 		case len(seg) == 4 && is(2, "Media"):
@@ -182,16 +214,22 @@ func validID(s string) bool {
 // IsCollection reports whether a notification with this source, arriving
 // on this node, adds or removes collection members (Finesse's routing rule:
 // the source is the collection's own URL, e.g. source and node both
-// /finesse/api/User/1001/Dialogs with data <dialogs><Dialog>...). Otherwise
-// it is an item update, routed by the id in the data or the source (a PUT
-// with source /finesse/api/Dialog/16817001). Paths are compared after
-// ParseNode's normalisation; a path ParseNode rejects is never a
-// collection.
+// /finesse/api/User/1001/Dialogs with data <dialogs><Dialog>...). Nonvoice
+// dialogs are the documented exception: the node is the user's
+// Dialogs/Media and the source the MRD's collection,
+// /finesse/api/User/{id}/Media/{mrdId}/Dialogs, of the same user.
+// Otherwise it is an item update, routed by the id in the data or the
+// source (a PUT with source /finesse/api/Dialog/16817001). Paths are
+// compared after ParseNode's normalisation; a path ParseNode rejects is
+// never a collection.
 func IsCollection(source, node string) bool {
 	s, ok := parseNode(source)
 	if !ok || !s.Kind.IsCollection() {
 		return false
 	}
 	n, ok := parseNode(node)
-	return ok && s == n
+	if !ok {
+		return false
+	}
+	return s == n || s.Kind == NodeMRDDialogs && n.Kind == NodeMediaDialogs && s.ID == n.ID
 }

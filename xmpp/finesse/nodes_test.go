@@ -12,6 +12,8 @@ func TestNodeHelpers(t *testing.T) {
 		{DialogsNode("1001"), "/finesse/api/User/1001/Dialogs"},
 		{MediaDialogsNode("1001"), "/finesse/api/User/1001/Dialogs/Media"},
 		{MediaNode("1001", "5001"), "/finesse/api/User/1001/Media/5001"},
+		{MediaListURI("1001"), "/finesse/api/User/1001/Media"},
+		{MRDDialogsURI("1001", "5001"), "/finesse/api/User/1001/Media/5001/Dialogs"},
 		{UserQueuesNode("1001"), "/finesse/api/User/1001/Queues"},
 		{TeamUsersNode("10"), "/finesse/api/Team/10/Users"},
 		{TeamURI("10"), "/finesse/api/Team/10"},
@@ -40,6 +42,9 @@ func TestParseNode(t *testing.T) {
 		{"/finesse/api/User/1001001/Dialogs/Media", Node{Kind: NodeMediaDialogs, ID: "1001001"}},
 		{"/finesse/api/User/1001001/Media/5001", Node{Kind: NodeMedia, ID: "1001001", MediaID: "5001"}},
 		{"/finesse/api/User/1001001/Queues", Node{Kind: NodeUserQueues, ID: "1001001"}},
+		{"/finesse/api/User/1001001/Media", Node{Kind: NodeMediaList, ID: "1001001"}},
+		{"/finesse/api/User/1001001/media/", Node{Kind: NodeMediaList, ID: "1001001"}},
+		{"/finesse/api/User/1001001/Media/5001/Dialogs", Node{Kind: NodeMRDDialogs, ID: "1001001", MediaID: "5001"}},
 		{"/finesse/api/Dialog/16817001", Node{Kind: NodeDialog, ID: "16817001"}},
 		{"/finesse/api/Team/5000", Node{Kind: NodeTeam, ID: "5000"}},
 		{"/finesse/api/Team/5000/Users", Node{Kind: NodeTeamUsers, ID: "5000"}},
@@ -74,8 +79,10 @@ func TestParseNodeRejects(t *testing.T) {
 		"/finesse/api/User//Dialogs",
 		"/finesse/api/User/1/Dialogs/2",
 		"/finesse/api/User/1/Phonebooks",
-		"/finesse/api/User/1/Media",
 		"/finesse/api/User/1/Media/5001/Extra",
+		"/finesse/api/User/1/Media//Dialogs",
+		"/finesse/api/User/1/Media/5001/Dialogs/2",
+		"/finesse/api/User/1/Dialogs/Media/5001",
 		"/finesse/api/User/1?x=y",
 		"/finesse/api/User/1#f",
 		"/finesse/api/User/%31",
@@ -107,15 +114,30 @@ func TestIsCollection(t *testing.T) {
 		{"/finesse/api/Team/5000/Users", "/finesse/api/Team/5000/Users", true},
 		{"/finesse/api/User/1001/Queues", "/finesse/api/User/1001/Queues", true},
 		{"/finesse/api/User/1001/Dialogs/Media", "/finesse/api/User/1001/Dialogs/Media", true},
-		{"/finesse/api/Dialog/16817001", "/finesse/api/User/1001/Dialogs", false},   // item update (F.3)
-		{"/finesse/api/User/1001", "/finesse/api/Team/5000/Users", false},           // member update (F.6)
-		{"/finesse/api/User/1001", "/finesse/api/User/1001", false},                 // the object itself
-		{"/finesse/api/SystemInfo", "/finesse/api/SystemInfo", false},               // not a collection
-		{"/finesse/api/User/1002/Dialogs", "/finesse/api/User/1001/Dialogs", false}, // another user's
+		// Dialogs/Media notification: node Dialogs/Media, source the MRD's
+		// collection (developer.cisco.com/docs/finesse/dialogsmedia-notification).
+		{"/finesse/api/User/1001/Media/5001/Dialogs", "/finesse/api/User/1001/Dialogs/Media", true},
+		{"/finesse/api/User/1001/Media/5001/Dialogs", "/finesse/api/User/1001/Media/5001/Dialogs", true},
+		{"/finesse/api/User/1002/Media/5001/Dialogs", "/finesse/api/User/1001/Dialogs/Media", false}, // another user's
+		{"/finesse/api/User/1001/Media/5001/Dialogs", "/finesse/api/User/1001/Dialogs", false},       // not the voice list
+		{"/finesse/api/User/1001/Media/5001", "/finesse/api/User/1001/Media/5001", false},            // a Media state
+		{"/finesse/api/User/1001/Media", "/finesse/api/User/1001/Media", false},                      // a REST list, not a node
+		{"/finesse/api/Dialog/16817001", "/finesse/api/User/1001/Dialogs", false},                    // item update (F.3)
+		{"/finesse/api/User/1001", "/finesse/api/Team/5000/Users", false},                            // member update (F.6)
+		{"/finesse/api/User/1001", "/finesse/api/User/1001", false},                                  // the object itself
+		{"/finesse/api/SystemInfo", "/finesse/api/SystemInfo", false},                                // not a collection
+		{"/finesse/api/User/1002/Dialogs", "/finesse/api/User/1001/Dialogs", false},                  // another user's
 		{"/finesse/api/User/1001/Dialogs", "/bogus", false},
 		{"", "", false},
 	}
 	for _, tt := range tests {
 		eq(t, tt.source+" on "+tt.node, IsCollection(tt.source, tt.node), tt.want)
+	}
+}
+
+func TestHoldsDialogs(t *testing.T) {
+	for _, k := range []NodeKind{NodeSystemInfo, NodeUser, NodeDialogs, NodeMediaDialogs, NodeMedia, NodeMediaList, NodeMRDDialogs, NodeUserQueues, NodeDialog, NodeTeam, NodeTeamUsers, NodeQueue} {
+		want := k == NodeDialogs || k == NodeMediaDialogs || k == NodeMRDDialogs
+		eq(t, string(k), k.HoldsDialogs(), want)
 	}
 }

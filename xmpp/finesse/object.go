@@ -11,7 +11,7 @@ import (
 
 // Object is a decoded Finesse object: one of *User, *Dialog, *Dialogs,
 // *Team, *Queue, *Queues, *SystemInfo, *APIErrors, *ReasonCode,
-// *ReasonCodes, or *Raw for anything else. Use a type switch on the
+// *ReasonCodes, *Media, *MediaList, or *Raw for anything else. Use a type switch on the
 // concrete type; Kind names it for logs and metrics.
 type Object interface {
 	// Kind is the object's REST element name (KindUser, ...), or KindRaw.
@@ -30,13 +30,17 @@ const (
 	KindAPIErrors   = "ApiErrors"
 	KindReasonCode  = "ReasonCode"
 	KindReasonCodes = "ReasonCodes"
+	KindMedia       = "Media"
+	KindMediaList   = "MediaList"
 	KindRaw         = "Raw"
 )
 
-// Raw is an object this package has no type for (a Media state, a
-// TeamMessage, ...). It keeps the element name and the element's XML
+// Raw is an element this package has no type for: a whole object (a
+// TeamMessage, ...) given by DecodeData, or an unknown child of a typed
+// object kept in its Extra. DecodeData's Raw keeps the element's XML
 // exactly as received (without any prolog, comment or whitespace around
-// it).
+// it); an Extra member is the element written again from the parsed tree
+// (see Extra in the package documentation).
 type Raw struct {
 	Element string `json:"element"` // the root element's local name, as sent
 	XML     string `json:"xml"`     // the whole element, from its start tag to its end tag
@@ -109,6 +113,12 @@ func newObject(key string) (Object, func(*elem) error) {
 		return v, v.decode
 	case "reasoncodes":
 		v := new(ReasonCodes)
+		return v, v.decode
+	case "media":
+		v := new(Media)
+		return v, v.decode
+	case "medialist":
+		v := new(MediaList)
 		return v, v.decode
 	}
 	return nil, nil
@@ -283,7 +293,7 @@ func EncodeData(o Object) ([]byte, error) {
 			return nil, fmt.Errorf("%w: nil *APIErrors", ErrMalformedData)
 		}
 		err = enc.Encode(v.dataForm())
-	case *User, *Dialog, *Dialogs, *Team, *Queue, *Queues, *SystemInfo, *ReasonCode, *ReasonCodes:
+	case *User, *Dialog, *Dialogs, *Team, *Queue, *Queues, *SystemInfo, *ReasonCode, *ReasonCodes, *Media, *MediaList:
 		k := o.Kind()
 		name := string(k[0]|0x20) + k[1:]
 		err = enc.EncodeElement(o, xml.StartElement{Name: xml.Name{Local: name}})

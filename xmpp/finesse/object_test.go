@@ -75,8 +75,12 @@ func TestDecodeDataByElementName(t *testing.T) {
 		{`<ReasonCode><id>16</id><forAll> TRUE </forAll></ReasonCode>`, &ReasonCode{ID: "16", ForAll: true}},
 		{`<ReasonCodes/>`, &ReasonCodes{}},
 		{`<TeamMessage><id>1</id></TeamMessage>`, &Raw{Element: "TeamMessage", XML: `<TeamMessage><id>1</id></TeamMessage>`}},
-		{"\n  <media/>\n", &Raw{Element: "media", XML: `<media/>`}},
-		{`<?xml version="1.0"?><!-- c --><!DOCTYPE m><Media><state>READY</state></Media><!-- after -->`, &Raw{Element: "Media", XML: `<Media><state>READY</state></Media>`}},
+		{"\n  <teamMessage/>\n", &Raw{Element: "teamMessage", XML: `<teamMessage/>`}},
+		{`<?xml version="1.0"?><!-- c --><!DOCTYPE m><TeamMessage><content>hi</content></TeamMessage><!-- after -->`, &Raw{Element: "TeamMessage", XML: `<TeamMessage><content>hi</content></TeamMessage>`}},
+		{`<media><mrdId>5001</mrdId><state>READY</state></media>`, &Media{MRDID: "5001", State: "READY"}},
+		{`<Media><uri>/finesse/api/User/1/Media/7/</uri><MAXDIALOGLIMIT> 3 </MAXDIALOGLIMIT></Media>`, &Media{URI: "/finesse/api/User/1/Media/7/", MRDID: "7", MaxDialogLimit: 3}},
+		{`<MediaList><Media><mrdId>1</mrdId></Media><media><mrdId>2</mrdId></media></MediaList>`, &MediaList{Media: []Media{{MRDID: "1"}, {MRDID: "2"}}}},
+		{`<mediaList/>`, &MediaList{}},
 		{`<f:user xmlns:f="urn:x"><f:loginId>1</f:loginId></f:user>`, &User{LoginID: "1"}},
 	}
 	for _, tt := range tests {
@@ -111,12 +115,53 @@ func TestDecodeDataKeepsStringsExactly(t *testing.T) {
 	eq(t, "state", u.State, "READY")
 }
 
-func TestDecodeDataIgnoresUnknownAndMixedContent(t *testing.T) {
-	o, err := DecodeData([]byte(`<user>text<mobileAgent><mode>NAILED</mode></mobileAgent><loginId>1</loginId>more<services><service>x</service></services></user>`))
+// Unknown children are kept in Extra, written again from the tree (no
+// attributes, no text beside child elements, text escaped once); mixed
+// content of known elements is ignored.
+func TestDecodeDataKeepsUnknownChildren(t *testing.T) {
+	o, err := DecodeData([]byte(`<user>text<mobileAgent><mode>NAILED</mode></mobileAgent><loginId>1</loginId>more` +
+		`<agentPhone x="1">a&amp;b</agentPhone><X:layout xmlns:X="urn:x"><Row>one</Row>mixed<empty/></X:layout></user>`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertEqual(t, "user", o, &User{LoginID: "1"})
+	assertEqual(t, "user", o, &User{LoginID: "1", MobileAgent: &MobileAgent{Mode: "NAILED"}, Extra: []Raw{
+		{Element: "agentPhone", XML: "<agentPhone>a&amp;b</agentPhone>"},
+		{Element: "layout", XML: "<layout><Row>one</Row><empty></empty></layout>"},
+	}})
+	assertObjectRoundTrip(t, o)
+}
+
+// Every typed object keeps its unknown children the same way.
+func TestExtraOnEveryObject(t *testing.T) {
+	x := Raw{Element: "future", XML: "<future>1</future>"}
+	xs := []Raw{x}
+	tests := []struct {
+		data string
+		want Object
+	}{
+		{`<user><future>1</future><settings><future>1</future></settings><mobileAgent><future>1</future></mobileAgent><ReasonCode><future>1</future></ReasonCode></user>`,
+			&User{Extra: xs, Settings: &Settings{Extra: xs}, MobileAgent: &MobileAgent{Extra: xs}, ReasonCode: &ReasonCode{Extra: xs}}},
+		{`<Dialog><future>1</future><mediaProperties><future>1</future><callvariables><CallVariable><name>a</name><future>1</future></CallVariable></callvariables></mediaProperties>` +
+			`<participants><Participant><future>1</future></Participant></participants><scheduledCallbackInfo><future>1</future></scheduledCallbackInfo></Dialog>`,
+			&Dialog{Extra: xs, MediaProperties: MediaProperties{Extra: xs, CallVariables: []CallVariable{{Name: "a"}}}, Participants: []Participant{{Extra: xs}},
+				ScheduledCallbackInfo: &ScheduledCallbackInfo{Extra: xs}}},
+		{`<Team><future>1</future></Team>`, &Team{Extra: xs}},
+		{`<Queue><future>1</future><statistics><future>1</future></statistics></Queue>`, &Queue{Extra: xs, Statistics: &QueueStatistics{Extra: xs}}},
+		{`<SystemInfo><future>1</future><primaryNode><future>1</future></primaryNode><ctiServers><ctiServer><future>1</future></ctiServer></ctiServers></SystemInfo>`,
+			&SystemInfo{Extra: xs, PrimaryNode: &ServerNode{Extra: xs}, CTIServers: []CTIServer{{Extra: xs}}}},
+		{`<ApiErrors><ApiError><future>1</future></ApiError></ApiErrors>`, &APIErrors{Errors: []APIError{{Extra: xs}}}},
+		{`<Media><future>1</future></Media>`, &Media{Extra: xs}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want.Kind(), func(t *testing.T) {
+			got, err := DecodeData([]byte(tt.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertEqual(t, "object", got, tt.want)
+			assertObjectRoundTrip(t, got)
+		})
+	}
 }
 
 func TestDecodeDataErrors(t *testing.T) {
@@ -256,7 +301,10 @@ func TestEncodeDataForms(t *testing.T) {
 		{&APIErrors{Errors: []APIError{{ErrorType: "T", ErrorMessage: "M", ErrorData: "D"}}},
 			"<apiErrors><apiError><errorData>D</errorData><errorMessage>M</errorMessage><errorType>T</errorType></apiError></apiErrors>",
 			"<ApiErrors><ApiError><ErrorType>T</ErrorType><ErrorMessage>M</ErrorMessage><ErrorData>D</ErrorData></ApiError></ApiErrors>"},
-		{&Raw{Element: "media", XML: `<media><state>READY</state></media>`}, `<media><state>READY</state></media>`, `<media><state>READY</state></media>`},
+		{&Raw{Element: "teamMessage", XML: `<teamMessage><id>1</id></teamMessage>`}, `<teamMessage><id>1</id></teamMessage>`, `<teamMessage><id>1</id></teamMessage>`},
+		{&Media{MRDID: "5001", State: "READY", Routable: true}, "<media><uri></uri><mrdId>5001</mrdId><name></name><interruptible>false</interruptible><state>READY</state><routable>true</routable></media>",
+			"<Media><uri></uri><mrdId>5001</mrdId><name></name><interruptible>false</interruptible><state>READY</state><routable>true</routable></Media>"},
+		{&MediaList{Media: []Media{{MRDID: "1"}}}, "<mediaList><Media>", "<MediaList><Media>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.o.Kind(), func(t *testing.T) {
@@ -366,22 +414,27 @@ func TestJSONShapes(t *testing.T) {
 		want string
 	}{
 		{"user", &User{LoginID: "1001", State: "READY", Roles: []string{"Agent"}},
-			`{"uri":"","loginId":"1001","loginName":"","firstName":"","lastName":"","extension":"","state":"READY","stateChangeTime":"","pendingState":"","reasonCodeId":"","roles":["Agent"],"teamId":"","teamName":"","mediaType":"","dialogs":"","wrapUpTimer":""}`},
+			`{"uri":"","loginId":"1001","loginName":"","firstName":"","lastName":"","extension":"","state":"READY","stateChangeTime":"","pendingState":"","reasonCodeId":"","roles":["Agent"],"teamId":"","teamName":"","skillTargetId":"","mediaType":"","dialogs":"","wrapUpTimer":""}`},
 		{"reason code", &ReasonCode{ID: "16", Category: "NOT_READY", Code: "10", Label: "Lunch", ForAll: true},
 			`{"id":"16","uri":"","category":"NOT_READY","code":"10","label":"Lunch","forAll":true,"systemCode":false}`},
 		{"empty dialogs", &Dialogs{}, `{"dialogs":[]}`},
 		{"dialogs by value", Dialogs{Dialogs: []Dialog{{ID: "1", MediaProperties: MediaProperties{DNIS: "5", CallVariables: []CallVariable{{Name: "callVariable1", Value: "x"}}}, Participants: []Participant{{Actions: []string{"ANSWER"}}}}}},
-			`{"dialogs":[{"id":"1","uri":"","associatedDialogUri":"","fromAddress":"","toAddress":"","state":"","mediaType":"","mediaProperties":{"mediaId":"","dialedNumber":"","callType":"","dnis":"5","queueNumber":"","queueName":"","wrapUpReason":"","callKeyCallId":"","callKeySequenceNum":"","callKeyPrefix":"","callVariables":[{"name":"callVariable1","value":"x"}]},"participants":[{"actions":["ANSWER"],"mediaAddress":"","mediaAddressType":"","startTime":"","state":"","stateCause":"","stateChangeTime":""}]}]}`},
+			`{"dialogs":[{"id":"1","uri":"","associatedDialogUri":"","secondaryId":"","fromAddress":"","toAddress":"","callbackNumber":"","state":"","mediaType":"","mediaProperties":{"mediaId":"","dialedNumber":"","callType":"","dnis":"5","queueNumber":"","queueName":"","wrapUpReason":"","callKeyCallId":"","callKeySequenceNum":"","callKeyPrefix":"","callVariables":[{"name":"callVariable1","value":"x"}]},"participants":[{"actions":["ANSWER"],"mediaAddress":"","mediaAddressType":"","startTime":"","state":"","stateCause":"","stateChangeTime":""}]}]}`},
 		{"empty queues", &Queues{}, `{"queues":[]}`},
 		{"queue", &Queue{ID: "5001", Statistics: &QueueStatistics{CallsInQueue: -1}},
 			`{"uri":"","id":"5001","name":"","statistics":{"callsInQueue":-1,"startTimeOfLongestCallInQueue":"","agentsReady":0,"agentsNotReady":0,"agentsBusyOther":0,"agentsLoggedOn":0,"agentsTalkingInbound":0,"agentsTalkingOutbound":0,"agentsTalkingInternal":0,"agentsWrapUpNotReady":0,"agentsWrapUpReady":0}}`},
 		{"empty reason codes", &ReasonCodes{}, `{"reasonCodes":[]}`},
-		{"api errors", &APIErrors{Errors: []APIError{{ErrorType: "T", ErrorMessage: "M", ErrorData: "D"}}}, `{"apiErrors":[{"errorType":"T","errorMessage":"M","errorData":"D","errorMedia":""}]}`},
+		{"api errors", &APIErrors{Errors: []APIError{{ErrorType: "T", ErrorMessage: "M", ErrorData: "D"}}}, `{"apiErrors":[{"errorType":"T","errorMessage":"M","errorData":"D","errorMedia":"","overrideable":false}]}`},
 		{"empty api errors", &APIErrors{}, `{"apiErrors":[]}`},
 		{"system info", &SystemInfo{Status: "IN_SERVICE", PrimaryNode: &ServerNode{Host: "a", HTTPSPort: 8445}},
-			`{"status":"IN_SERVICE","statusReason":"","deploymentType":"","systemAuthMode":"","xmppDomain":"","xmppPubSubDomain":"","primaryNode":{"host":"a","httpsPort":8445,"xmppPort":0,"xmppSecurePort":0},"currentTimestamp":"","timezoneOffset":"","uri":""}`},
+			`{"currentTimestamp":"","deploymentType":"","lastCTIHeartbeatStatus":"","lastSuccessCTIHeartbeatTime":"","ctiVersion":0,"ctiHeartbeatInterval":0,"ctiMMode":"","ctiTimeInMMode":0,"finesseMMode":"","finesseTimeInMMode":0,"license":"","peripheralId":"",` +
+				`"primaryNode":{"host":"a","httpsPort":8445,"xmppPort":0,"xmppSecurePort":0},"status":"IN_SERVICE","statusReason":"","systemAuthMode":"","timezoneOffset":"","uri":"","xmppDomain":"","xmppPubSubDomain":""}`},
 		{"team", &Team{ID: "10", Name: "Support", Users: []User{{LoginID: "1"}}},
-			`{"uri":"","id":"10","name":"Support","users":[{"uri":"","loginId":"1","loginName":"","firstName":"","lastName":"","extension":"","state":"","stateChangeTime":"","pendingState":"","reasonCodeId":"","teamId":"","teamName":"","mediaType":"","dialogs":"","wrapUpTimer":""}]}`},
+			`{"uri":"","id":"10","name":"Support","users":[{"uri":"","loginId":"1","loginName":"","firstName":"","lastName":"","extension":"","state":"","stateChangeTime":"","pendingState":"","reasonCodeId":"","teamId":"","teamName":"","skillTargetId":"","mediaType":"","dialogs":"","wrapUpTimer":""}]}`},
+		{"media", &Media{MRDID: "5001", Name: "Cisco_Chat_MRD", State: "READY", MaxDialogLimit: 3, Routable: true},
+			`{"uri":"","id":"","mrdId":"5001","name":"Cisco_Chat_MRD","description":"","mediaConnected":false,"interruptible":false,"maxDialogLimit":3,"interruptAction":"","dialogLogoutAction":"","state":"READY","stateChangeTime":"","reasonCodeId":"","routable":true}`},
+		{"empty media list", &MediaList{}, `{"mediaList":[]}`},
+		{"extra", &Team{ID: "1", Extra: []Raw{{Element: "x", XML: "<x>1</x>"}}}, `{"uri":"","id":"1","name":"","extra":[{"element":"x","xml":"\u003cx\u003e1\u003c/x\u003e"}]}`},
 		{"raw", &Raw{Element: "media", XML: "<media/>"}, `{"element":"media","xml":"\u003cmedia/\u003e"}`},
 	}
 	for _, tt := range tests {
@@ -399,7 +452,7 @@ func TestObjectKinds(t *testing.T) {
 	objs := map[string]Object{
 		KindUser: &User{}, KindDialog: &Dialog{}, KindDialogs: &Dialogs{}, KindTeam: &Team{}, KindQueue: &Queue{},
 		KindQueues: &Queues{}, KindSystemInfo: &SystemInfo{}, KindAPIErrors: &APIErrors{}, KindReasonCode: &ReasonCode{},
-		KindReasonCodes: &ReasonCodes{}, KindRaw: &Raw{},
+		KindReasonCodes: &ReasonCodes{}, KindRaw: &Raw{}, KindMedia: &Media{}, KindMediaList: &MediaList{},
 	}
 	for kind, o := range objs {
 		eq(t, "Kind", o.Kind(), kind)
@@ -425,7 +478,7 @@ func TestErrorMessagesQuoteLittleInput(t *testing.T) {
 // xml.Marshal gives the same REST form for a value as for a pointer.
 func TestMarshalXMLValueAndPointer(t *testing.T) {
 	ae := APIErrors{Errors: []APIError{{ErrorType: "T", ErrorMessage: "M", ErrorData: "D"}}}
-	raw := Raw{Element: "media", XML: "<media><state>READY</state></media>"}
+	raw := Raw{Element: "teamMessage", XML: "<teamMessage><id>1</id></teamMessage>"}
 	for _, tt := range []struct{ value, pointer any }{{ae, &ae}, {raw, &raw}} {
 		v, err := xml.Marshal(tt.value)
 		if err != nil {

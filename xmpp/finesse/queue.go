@@ -15,6 +15,7 @@ type Queue struct {
 	ID         string           `xml:"id,omitempty" json:"id"`
 	Name       string           `xml:"name" json:"name"`
 	Statistics *QueueStatistics `xml:"statistics,omitempty" json:"statistics,omitempty"`
+	Extra      []Raw            `xml:",any" json:"extra,omitempty"`
 }
 
 // QueueStatistics are a queue's live figures. Finesse reports -1 for
@@ -31,6 +32,7 @@ type QueueStatistics struct {
 	AgentsTalkingInternal         int    `xml:"agentsTalkingInternal" json:"agentsTalkingInternal"`
 	AgentsWrapUpNotReady          int    `xml:"agentsWrapUpNotReady" json:"agentsWrapUpNotReady"`
 	AgentsWrapUpReady             int    `xml:"agentsWrapUpReady" json:"agentsWrapUpReady"`
+	Extra                         []Raw  `xml:",any" json:"extra,omitempty"`
 }
 
 // Queues is a list of queues: GET /finesse/api/User/{id}/Queues and a
@@ -79,6 +81,8 @@ func (q *Queue) decode(e *elem) error {
 			if err := q.Statistics.decode(c); err != nil {
 				return fmt.Errorf("<%s>: %w", e.name, err)
 			}
+		default:
+			q.Extra = append(q.Extra, rawOf(c))
 		}
 	}
 	if q.ID == "" {
@@ -119,6 +123,7 @@ func (s *QueueStatistics) decode(e *elem) error {
 		case "agentswrapupready":
 			p = &s.AgentsWrapUpReady
 		default:
+			s.Extra = append(s.Extra, rawOf(c))
 			continue
 		}
 		n, err := parseInt(c)

@@ -255,3 +255,31 @@ func texts(e *elem) []string {
 	}
 	return out
 }
+
+// rawOf keeps an element this package has no field for, the rule for every
+// typed object (see Extra in the package documentation): the element is
+// written again from the tree, as <name>text</name> or
+// <name><child>…</child></name>, with its text escaped once. Attributes,
+// namespaces, comments and text beside child elements are not kept
+// (Finesse payloads use none of them), so the XML is canonical: decoding
+// it and keeping it again gives the same string.
+func rawOf(e *elem) Raw {
+	var b strings.Builder
+	writeElem(&b, e)
+	return Raw{Element: e.name, XML: b.String()}
+}
+
+func writeElem(b *strings.Builder, e *elem) {
+	b.WriteByte('<')
+	b.WriteString(e.name)
+	b.WriteByte('>')
+	if e.child == nil {
+		_ = xml.EscapeText(b, []byte(e.text)) // a strings.Builder never fails
+	}
+	for c := e.child; c != nil; c = c.next {
+		writeElem(b, c)
+	}
+	b.WriteString("</")
+	b.WriteString(e.name)
+	b.WriteByte('>')
+}

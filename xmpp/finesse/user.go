@@ -30,16 +30,33 @@ type User struct {
 	TeamName        string      `xml:"teamName" json:"teamName"`
 	Teams           []Team      `xml:"teams>Team" json:"teams,omitempty"` // teams a supervisor supervises
 	Settings        *Settings   `xml:"settings,omitempty" json:"settings,omitempty"`
-	MediaType       string      `xml:"mediaType" json:"mediaType"`
-	Dialogs         string      `xml:"dialogs" json:"dialogs"` // URI of the user's Dialogs collection
-	WrapUpTimer     string      `xml:"wrapUpTimer,omitempty" json:"wrapUpTimer"`
+	// MobileAgent is set while the user is signed in as a mobile agent
+	// (UCCE), and only on the side the agent signed in to.
+	MobileAgent   *MobileAgent `xml:"mobileAgent,omitempty" json:"mobileAgent,omitempty"`
+	SkillTargetID string       `xml:"skillTargetId,omitempty" json:"skillTargetId"` // UCCE
+	MediaType     string       `xml:"mediaType" json:"mediaType"`
+	Dialogs       string       `xml:"dialogs" json:"dialogs"` // URI of the user's Dialogs collection
+	WrapUpTimer   string       `xml:"wrapUpTimer,omitempty" json:"wrapUpTimer"`
+	Services      []string     `xml:"services>service,omitempty" json:"services,omitempty"` // e.g. AgentAnswers
+	Extra         []Raw        `xml:",any" json:"extra,omitempty"`
 }
 
-// Settings are a user's wrap-up settings (REQUIRED, OPTIONAL,
-// REQUIRED_WITH_WRAP_UP_DATA, NOT_ALLOWED).
+// Settings are a user's settings: wrap-up (REQUIRED, OPTIONAL,
+// REQUIRED_WITH_WRAP_UP_DATA, NOT_ALLOWED) and whether the agent may pick
+// among the devices of a shared extension (deviceSelection, e.g. "enabled").
 type Settings struct {
 	WrapUpOnIncoming string `xml:"wrapUpOnIncoming" json:"wrapUpOnIncoming"`
 	WrapUpOnOutgoing string `xml:"wrapUpOnOutgoing,omitempty" json:"wrapUpOnOutgoing"`
+	DeviceSelection  string `xml:"deviceSelection,omitempty" json:"deviceSelection"`
+	Extra            []Raw  `xml:",any" json:"extra,omitempty"`
+}
+
+// MobileAgent is how a mobile agent is reached: Mode CALL_BY_CALL or
+// NAILED_CONNECTION, and the number Finesse dials.
+type MobileAgent struct {
+	Mode       string `xml:"mode" json:"mode"`
+	DialNumber string `xml:"dialNumber" json:"dialNumber"`
+	Extra      []Raw  `xml:",any" json:"extra,omitempty"`
 }
 
 // ReasonCode is a Not Ready or Logout reason code: the <ReasonCode> inside
@@ -54,6 +71,7 @@ type ReasonCode struct {
 	Label      string `xml:"label" json:"label"`
 	ForAll     bool   `xml:"forAll" json:"forAll"`
 	SystemCode bool   `xml:"systemCode" json:"systemCode"`
+	Extra      []Raw  `xml:",any" json:"extra,omitempty"`
 }
 
 // ReasonCodes is a list of reason codes (<ReasonCodes><ReasonCode>...).
@@ -69,6 +87,7 @@ type Team struct {
 	ID    string `xml:"id" json:"id"`
 	Name  string `xml:"name" json:"name"`
 	Users []User `xml:"users>User" json:"users,omitempty"`
+	Extra []Raw  `xml:",any" json:"extra,omitempty"`
 }
 
 // Kind returns KindUser.
@@ -158,18 +177,42 @@ func (u *User) decode(e *elem) error {
 			}
 		case "settings":
 			u.Settings = &Settings{}
-			if w := c.find("wrapuponincoming"); w != nil {
-				u.Settings.WrapUpOnIncoming = w.text
+			for f := c.child; f != nil; f = f.next {
+				switch f.key {
+				case "wrapuponincoming":
+					u.Settings.WrapUpOnIncoming = f.text
+				case "wrapuponoutgoing":
+					u.Settings.WrapUpOnOutgoing = f.text
+				case "deviceselection":
+					u.Settings.DeviceSelection = f.text
+				default:
+					u.Settings.Extra = append(u.Settings.Extra, rawOf(f))
+				}
 			}
-			if w := c.find("wrapuponoutgoing"); w != nil {
-				u.Settings.WrapUpOnOutgoing = w.text
+		case "mobileagent":
+			u.MobileAgent = &MobileAgent{}
+			for f := c.child; f != nil; f = f.next {
+				switch f.key {
+				case "mode":
+					u.MobileAgent.Mode = f.text
+				case "dialnumber":
+					u.MobileAgent.DialNumber = f.text
+				default:
+					u.MobileAgent.Extra = append(u.MobileAgent.Extra, rawOf(f))
+				}
 			}
+		case "skilltargetid":
+			u.SkillTargetID = c.text
 		case "mediatype":
 			u.MediaType = c.text
 		case "dialogs":
 			u.Dialogs = c.text
 		case "wrapuptimer":
 			u.WrapUpTimer = c.text
+		case "services":
+			u.Services = texts(c)
+		default:
+			u.Extra = append(u.Extra, rawOf(c))
 		}
 	}
 	return nil
@@ -194,6 +237,8 @@ func (r *ReasonCode) decode(e *elem) error {
 			r.ForAll, err = parseBool(c)
 		case "systemcode":
 			r.SystemCode, err = parseBool(c)
+		default:
+			r.Extra = append(r.Extra, rawOf(c))
 		}
 		if err != nil {
 			return fmt.Errorf("<%s>: %w", e.name, err)
@@ -232,6 +277,8 @@ func (t *Team) decode(e *elem) error {
 				}
 				t.Users = append(t.Users, u)
 			}
+		default:
+			t.Extra = append(t.Extra, rawOf(c))
 		}
 	}
 	return nil
