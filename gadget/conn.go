@@ -27,8 +27,8 @@ type closeInfo struct {
 // writer sends the close frame, waits (closeGrace) for the reader to see the
 // peer's answer, and closes the socket.
 type conn struct {
-	g       *Gateway
-	ws      *websocket.Conn
+	g      *Gateway
+	ws     *websocket.Conn
 	stream *Stream
 	m      *member
 

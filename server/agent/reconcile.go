@@ -122,6 +122,9 @@ func (p *pendingRequests) expireLocked(now time.Time) {
 // not tracked: their outcome is that user's notification, not one of this
 // Session's nodes.
 func requestNode(loginID, path string) string {
+	if loginID == "" {
+		return ""
+	}
 	p := strings.TrimPrefix(path, finesse.APIPrefix)
 	p = strings.TrimPrefix(p, "/")
 	seg := strings.Split(p, "/")

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,4 +178,21 @@ func TestRequestsAcceptedDuringFailoverAreReconciled(t *testing.T) {
 	if s.pending.len() != 0 {
 		t.Fatalf("%d requests still pending", s.pending.len())
 	}
+}
+
+// FuzzRequestNode: any path maps to no node or to one of the loginId's own
+// nodes, never to another user's, and never panics.
+func FuzzRequestNode(f *testing.F) {
+	for _, p := range []string{"/finesse/api/User/1001", "User/1001/Dialogs", "/finesse/api/Dialog/1", "User/1001/Media/2", "User/1002", "//", "User//Media/", "Dialog"} {
+		f.Add("1001", p)
+	}
+	f.Fuzz(func(t *testing.T, loginID, path string) {
+		node := requestNode(loginID, path)
+		if node == "" {
+			return
+		}
+		if loginID == "" || !strings.HasPrefix(node, finesse.UserNode(loginID)) {
+			t.Fatalf("requestNode(%q, %q) = %q: not a node of that user", loginID, path, node)
+		}
+	})
 }
