@@ -47,6 +47,7 @@ type Client struct {
 	mu       sync.Mutex
 	state    clientState
 	subs     map[string]string // node -> subid of subscriptions this Client made
+	replay   replayTracker     // recognises replayed pubsub items
 	closeErr error             // result of the graceful close, returned by Close
 
 	updates   atomic.Uint64

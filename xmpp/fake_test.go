@@ -87,6 +87,9 @@ type fakeOpts struct {
 	silentAll    bool              // answer nothing after negotiation
 	subsErr      *stanza.Error     // answer subscribe with this error
 	extraSubs    []Subscription    // listed by "retrieve subscriptions" besides those made
+	// beforeSubAnswer is sent before the answer to a subscribe (with %s
+	// replaced by the node), as ejabberd sends a node's last item.
+	beforeSubAnswer string
 }
 
 type fakeServer struct {
@@ -387,6 +390,11 @@ func (fs *fakeSession) handle(t xmlstream.TokenReadEncoder, start *xml.StartElem
 			return rawTokens(t, fmt.Sprintf(`<iq xmlns='jabber:client' type='error' id='%s'><error type='%s'><%s xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`, id, e.Type, e.Condition))
 		}
 		s := Subscription{Node: q.Sub.Sub.Node, JID: q.Sub.Sub.JID, SubID: "sid-" + q.Sub.Sub.Node, State: "subscribed"}
+		if m := fs.f.opts.beforeSubAnswer; m != "" {
+			if err := rawTokens(t, strings.ReplaceAll(m, "%s", s.Node)); err != nil {
+				return err
+			}
+		}
 		fs.mu.Lock()
 		fs.subs[s.Node+"|"+s.JID] = s
 		fs.mu.Unlock()
