@@ -156,6 +156,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		c.log.Warn("server bound another resource than the one requested", zap.String("requested", cfg.Resource))
 	}
 	err = c.sendPresence(dctx, true)
+	if err == nil {
+		err = c.sendBarrier(dctx) // see replayTracker
+	}
 	if !stop() && err == nil {
 		err = fmt.Errorf("xmpp: dial: %w", dctx.Err())
 	}

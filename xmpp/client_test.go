@@ -150,7 +150,13 @@ func TestDialTransports(t *testing.T) {
 				t.Error("server session is not secure")
 			}
 			h.fs.expect("<presence", ">0</priority>")
+			h.fs.expect("replay-barrier-", "disco#info")
 			h.run(t, context.Background())
+			// Let the client read the barrier's answer before it closes, or
+			// closing with unread data resets the server's connection.
+			for deadline := time.Now().Add(5 * time.Second); !h.replay.barrierDone() && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
 			if err := h.Close(); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
@@ -560,19 +566,22 @@ func TestReplayedItemsAreMarked(t *testing.T) {
 	team := finesse.TeamUsersNode("10")
 	tests := []struct {
 		name     string
+		presence string   // sent on the client's initial presence
 		before   string   // sent before the subscribe answer
 		after    []string // sent after Subscribe returned
 		replayed []bool   // Replayed of each update, in order
 	}{
-		{"last item before the subscribe answer, no delay", itemStanza("%s", "i1", "stale", ""), []string{itemStanza(team, "i2", "live", "")}, []bool{true, false}},
-		{"delayed item after the answer (presence replay)", "", []string{itemStanza(team, "i1", "stale", delay), itemStanza(team, "i2", "live", "")}, []bool{true, false}},
-		{"item id already seen on the node", "", []string{itemStanza(team, "i1", "live-1", ""), itemStanza(team, "i1", "stale", ""), itemStanza(team, "i2", "live-2", "")}, []bool{false, true, false}},
-		{"same id on another node is not a replay", "", []string{itemStanza(team, "i1", "live-1", ""), itemStanza(finesse.TeamUsersNode("11"), "i1", "live-2", "")}, []bool{false, false}},
-		{"no replay", "", []string{itemStanza(team, "i1", "live", "")}, []bool{false}},
+		{"last item before the subscribe answer, no delay", "", itemStanza("%s", "i1", "stale", ""), []string{itemStanza(team, "i2", "live", "")}, []bool{true, false}},
+		{"delayed item after the answer", "", "", []string{itemStanza(team, "i1", "stale", delay), itemStanza(team, "i2", "live", "")}, []bool{true, false}},
+		{"legacy delay", "", "", []string{itemStanza(team, "i1", "stale", `<x xmlns='jabber:x:delay' stamp='20261201T10:00:00'/>`), itemStanza(team, "i2", "live", "")}, []bool{true, false}},
+		{"item on presence, before the barrier's answer, no delay", itemStanza(finesse.UserNode("1001"), "u1", "stale", ""), "", []string{itemStanza(team, "i2", "live", "")}, []bool{true, false}},
+		{"item id already seen on the node", "", "", []string{itemStanza(team, "i1", "live-1", ""), itemStanza(team, "i1", "stale", ""), itemStanza(team, "i2", "live-2", "")}, []bool{false, true, false}},
+		{"same id on another node is not a replay", "", "", []string{itemStanza(team, "i1", "live-1", ""), itemStanza(finesse.TeamUsersNode("11"), "i1", "live-2", "")}, []bool{false, false}},
+		{"no replay", "", "", []string{itemStanza(team, "i1", "live", "")}, []bool{false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := dialFake(t, "tls", fakeOpts{beforeSubAnswer: tt.before}, nil)
+			h := dialFake(t, "tls", fakeOpts{beforeSubAnswer: tt.before, afterPresence: tt.presence}, nil)
 			h.run(t, context.Background())
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()

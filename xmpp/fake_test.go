@@ -90,6 +90,9 @@ type fakeOpts struct {
 	// beforeSubAnswer is sent before the answer to a subscribe (with %s
 	// replaced by the node), as ejabberd sends a node's last item.
 	beforeSubAnswer string
+	// afterPresence is sent on the client's available presence, as
+	// ejabberd re-sends the last item of every subscribed node.
+	afterPresence string
 }
 
 type fakeServer struct {
@@ -351,10 +354,13 @@ func (fs *fakeSession) handle(t xmlstream.TokenReadEncoder, start *xml.StartElem
 	case fs.recv <- raw:
 	default:
 	}
+	if start.Name.Local == "presence" && attrValue(*start, "type") == "" && fs.f.opts.afterPresence != "" {
+		return rawTokens(t, fs.f.opts.afterPresence)
+	}
 	if start.Name.Local != "iq" {
 		return nil
 	}
-	if fs.f.opts.silentAll {
+	if fs.f.opts.silentAll && !strings.HasPrefix(attrValue(*start, "id"), "replay-barrier-") {
 		<-fs.f.stop // frozen: read nothing more, answer nothing
 		return nil
 	}

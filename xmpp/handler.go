@@ -38,6 +38,9 @@ func (c *Client) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) e
 	case "presence":
 		c.handlePresence(*start)
 	case "iq":
+		if c.replay.barrierAnswered(attrValue(*start, "id")) {
+			return nil // our own barrier query's answer: nothing else to do
+		}
 		err = c.handleIQ(d, t, *start)
 	}
 	// io.EOF from a handler would tell Serve the stream ended cleanly.
@@ -120,10 +123,11 @@ func decodeItem(it rawItem) (finesse.Update, error) {
 // Errors are errors of the token stream only.
 func readEventItems(d *xml.Decoder) (items []rawItem, isEvent, delayed bool, err error) {
 	match := func(n xml.Name) bool {
-		return (n.Space == nsPubSubEvent && n.Local == "event") || (n.Space == nsDelay && n.Local == "delay")
+		return (n.Space == nsPubSubEvent && n.Local == "event") ||
+			(n.Space == nsDelay && n.Local == "delay") || (n.Space == nsLegacyDelay && n.Local == "x")
 	}
 	err = eachChild(d, match, func(el xml.StartElement) error {
-		if el.Name.Local == "delay" {
+		if el.Name.Space != nsPubSubEvent {
 			delayed = true
 			return d.Skip()
 		}
