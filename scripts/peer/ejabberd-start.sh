@@ -34,6 +34,7 @@ USERS="${USERS:-1001:pass1001 1002:pass1002 1003:pass1003}"
 ADMIN_PASS="${ADMIN_PASS:-adminpass}"
 LOGLEVEL="${EJABBERD_LOGLEVEL:-warning}"
 t0=$(date +%s%N)
+ms() { echo $(( ($(date +%s%N) - t0) / 1000000 )); }
 
 log() { echo "[finesse-ejabberd] $*" >&2; }
 
@@ -95,10 +96,11 @@ wait_port() { for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
 
 # ---- 5. binaries: the external auth program and (unless EJABBERD_IDS_URL) the fake IdS ----
 command -v go >/dev/null || { log "the Go toolchain is needed to build scripts/peer/extauth"; exit 1; }
-( cd "$ROOT" && go build -o "$RUN/bin/extauth" ./scripts/peer/extauth )
+# One go build for both (they compile in parallel).
+( cd "$ROOT" && go build -o "$RUN/bin/" ./scripts/peer/extauth ./scripts/peer/fakeids )
+t_built=$(ms)
 IDS_BASE_URL=""
 if [ -z "$IDS_URL" ]; then
-  ( cd "$ROOT" && go build -o "$RUN/bin/fakeids" ./scripts/peer/fakeids )
   : > "$RUN/tokens.txt"
   for t in $TOKENS; do echo "${t%%:*} ${t#*:}" >> "$RUN/tokens.txt"; done
   chmod 600 "$RUN/tokens.txt"
@@ -124,6 +126,7 @@ nohup "${AS[@]}" env -i PATH=/usr/bin:/bin HOME="$RUN" \
   ERL_CRASH_DUMP="$RUN/logs/erl_crash.dump" ERL_CRASH_DUMP_BYTES=0 CONTRIB_MODULES_PATH="$RUN/contrib" \
   erl -noinput -noshell +K true -mnesia dir "\"$RUN/db\"" -s ejabberd > "$RUN/ejabberd.stdout" 2>&1 &
 echo $! > "$RUN/ejabberd.pid"
+t_erl=$(ms)
 [ -n "$IDS_BASE_URL" ] && { wait_port "$IDS_PORT" || { log "fake IdS did not start:"; cat "$RUN/fakeids.log" >&2; exit 1; }; }
 for p in "$C2S_PORT" "$C2S_TLS_PORT" "$HTTP_PORT" "$HTTPS_PORT"; do
   wait_port "$p" || { log "port $p not listening; see $RUN/logs"; tail -30 "$RUN/logs/"*.log "$RUN/ejabberd.stdout" >&2 || true; exit 1; }
@@ -150,5 +153,5 @@ export PEER_TOKENS="$TOKENS"
 export PEER_STRICT_PUBSUB=1
 ENV
 cat "$RUN/env"
-log "up in $(( ($(date +%s%N) - t0) / 1000000 )) ms: ejabberd pid $(cat "$RUN/ejabberd.pid")$( [ -f "$RUN/fakeids.pid" ] && echo ", fakeids pid $(cat "$RUN/fakeids.pid")")"
+log "up in $(ms) ms (binaries built at $t_built ms, ejabberd started at $t_erl ms): ejabberd pid $(cat "$RUN/ejabberd.pid")$( [ -f "$RUN/fakeids.pid" ] && echo ", fakeids pid $(cat "$RUN/fakeids.pid")")"
 log "env file: $RUN/env (FINESSE_EJABBERD_ENV=$RUN/env go test ./xmpp/)"

@@ -65,8 +65,7 @@ type strictSession struct {
 
 type heldReq struct {
 	rid  uint64
-	wake chan struct{} // closed to answer the held request with what is queued
-	out  []string
+	wake chan struct{} // closed to answer the held request (empty)
 }
 
 // newStrictCM starts a strict connection manager; wrap, if not nil, puts a

@@ -49,7 +49,7 @@ func main() {
 		log.Fatalf("extauth: %v", err)
 	}
 	c := &checker{passwords: pw, introspect: *introspect, client: &http.Client{Timeout: 5 * time.Second}}
-	if err := c.serve(os.Stdin, os.Stdout); err != nil && !errors.Is(err, io.EOF) {
+	if err := c.serve(os.Stdin, os.Stdout); !errors.Is(err, io.EOF) {
 		log.Fatalf("extauth: %v", err)
 	}
 }
@@ -74,7 +74,7 @@ func readPasswords(path string) (map[string]string, error) {
 	return pw, sc.Err()
 }
 
-// serve answers requests until r ends.
+// serve answers requests until r ends (io.EOF) or fails.
 func (c *checker) serve(r io.Reader, w io.Writer) error {
 	br := bufio.NewReader(r)
 	var hdr [2]byte
