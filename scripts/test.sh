@@ -2,7 +2,7 @@
 # The one test entry point (CI runs this and nothing else).
 # Installs what the tests need when missing (Debian packages, npm packages),
 # then runs: gofmt check, go vet, staticcheck, go test -race ./... (with the
-# real Prosody peer up, so the integration tests run), the protocol test in
+# real Prosody and ejabberd peers up, so the integration tests run), the protocol test in
 # Node, and the browser tests in headless Chromium.
 #
 #   scripts/test.sh            everything
@@ -21,6 +21,7 @@ command -v prosody >/dev/null || need+=(prosody)
 [ -f /usr/lib/prosody/modules/mod_auth_dovecot/auth_dovecot/mod_auth_dovecot.lua ] || need+=(prosody-modules)
 command -v dovecot >/dev/null || need+=(dovecot-core)
 command -v openssl >/dev/null || need+=(openssl)
+[ -x /usr/sbin/ejabberdctl ] || need+=(ejabberd)
 command -v chromium >/dev/null || need+=(chromium)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
@@ -28,7 +29,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  # Keep the packages' postinst from starting system prosody/dovecot/redis daemons.
+  # Keep the packages' postinst from starting system prosody/dovecot/ejabberd/redis daemons.
   made_policy=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
@@ -69,14 +70,16 @@ if ldd test-artifacts/docker-finesse-relay >/dev/null 2>&1; then echo "binary is
 test-artifacts/docker-finesse-relay version
 rm -f test-artifacts/docker-finesse-relay
 
-# ---- 3. the real XMPP peer (Prosody + Dovecot + fake IdS) ----
-step "Prosody peer"
-export PEER_DIR="${PEER_DIR:-/tmp/finesse-relay-peer}"
+# ---- 3. the real XMPP peers (Prosody + Dovecot + fake IdS; ejabberd + extauth + fake IdS) ----
+step "XMPP peers: Prosody and ejabberd"
+export PEER_DIR="${PEER_DIR:-/tmp/finesse-relay-peer}" EJABBERD_DIR="${EJABBERD_DIR:-/tmp/finesse-relay-ejabberd}"
 scripts/peer/stop.sh >/dev/null 2>&1 || true
+scripts/peer/ejabberd-stop.sh >/dev/null 2>&1 || true
+trap 'scripts/peer/stop.sh >/dev/null 2>&1 || true; scripts/peer/ejabberd-stop.sh >/dev/null 2>&1 || true; scripts/redis-stop.sh >/dev/null 2>&1 || true' EXIT
 scripts/peer/start.sh >/dev/null
-trap 'scripts/peer/stop.sh >/dev/null 2>&1 || true; scripts/redis-stop.sh >/dev/null 2>&1 || true' EXIT
-export FINESSE_PEER_ENV="$PEER_DIR/env"
-echo "up: $FINESSE_PEER_ENV"
+scripts/peer/ejabberd-start.sh >/dev/null
+export FINESSE_PEER_ENV="$PEER_DIR/env" FINESSE_EJABBERD_ENV="$EJABBERD_DIR/env"
+echo "up: $FINESSE_PEER_ENV $FINESSE_EJABBERD_ENV"
 scripts/redis-stop.sh >/dev/null 2>&1 || true; FINESSE_REDIS_URL=$(scripts/redis-start.sh); export FINESSE_REDIS_URL; echo "redis: $FINESSE_REDIS_URL"
 
 # ---- 4. Go tests (unit, fuzz seeds, integration against the peer) ----

@@ -47,6 +47,7 @@ type Client struct {
 	mu       sync.Mutex
 	state    clientState
 	subs     map[string]string // node -> subid of subscriptions this Client made
+	replay   replayTracker     // recognises replayed pubsub items
 	closeErr error             // result of the graceful close, returned by Close
 
 	updates   atomic.Uint64
@@ -155,6 +156,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		c.log.Warn("server bound another resource than the one requested", zap.String("requested", cfg.Resource))
 	}
 	err = c.sendPresence(dctx, true)
+	if err == nil {
+		err = c.sendBarrier(dctx) // see replayTracker
+	}
 	if !stop() && err == nil {
 		err = fmt.Errorf("xmpp: dial: %w", dctx.Err())
 	}

@@ -150,7 +150,13 @@ func TestDialTransports(t *testing.T) {
 				t.Error("server session is not secure")
 			}
 			h.fs.expect("<presence", ">0</priority>")
+			h.fs.expect("replay-barrier-", "disco#info")
 			h.run(t, context.Background())
+			// Let the client read the barrier's answer before it closes, or
+			// closing with unread data resets the server's connection.
+			for deadline := time.Now().Add(5 * time.Second); !h.replay.barrierDone() && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
 			if err := h.Close(); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
@@ -543,6 +549,58 @@ func TestServicePresence(t *testing.T) {
 	defer mu.Unlock()
 	if want := []bool{true, false, true, false}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("OnServicePresence calls = %v, want %v", got, want)
+	}
+}
+
+// itemStanza is a pubsub event with one item of id on node (%s for the
+// node is kept for beforeSubAnswer), with extra inside the message.
+func itemStanza(node, id, requestID, extra string) string {
+	return `<message xmlns='jabber:client' from='pubsub.finesse.test' to='1001@finesse.test/relay-1'><event xmlns='http://jabber.org/protocol/pubsub#event'><items node='` + node + `'>` +
+		`<item id='` + id + `'><notification xmlns='http://jabber.org/protocol/pubsub'>&lt;Update&gt;&lt;event&gt;PUT&lt;/event&gt;&lt;requestId&gt;` + requestID +
+		`&lt;/requestId&gt;&lt;source&gt;/finesse/api/User/1001&lt;/source&gt;&lt;data&gt;&lt;user&gt;&lt;state&gt;READY&lt;/state&gt;&lt;/user&gt;&lt;/data&gt;&lt;/Update&gt;</notification></item></items></event>` +
+		extra + `</message>`
+}
+
+func TestReplayedItemsAreMarked(t *testing.T) {
+	const delay = `<delay xmlns='urn:xmpp:delay' from='pubsub.finesse.test' stamp='2026-12-01T10:00:00Z'/>`
+	team := finesse.TeamUsersNode("10")
+	tests := []struct {
+		name     string
+		presence string   // sent on the client's initial presence
+		before   string   // sent before the subscribe answer
+		after    []string // sent after Subscribe returned
+		replayed []bool   // Replayed of each update, in order
+	}{
+		{"last item before the subscribe answer, no delay", "", itemStanza("%s", "i1", "stale", ""), []string{itemStanza(team, "i2", "live", "")}, []bool{true, false}},
+		{"delayed item after the answer", "", "", []string{itemStanza(team, "i1", "stale", delay), itemStanza(team, "i2", "live", "")}, []bool{true, false}},
+		{"legacy delay", "", "", []string{itemStanza(team, "i1", "stale", `<x xmlns='jabber:x:delay' stamp='20261201T10:00:00'/>`), itemStanza(team, "i2", "live", "")}, []bool{true, false}},
+		{"item on presence, before the barrier's answer, no delay", itemStanza(finesse.UserNode("1001"), "u1", "stale", ""), "", []string{itemStanza(team, "i2", "live", "")}, []bool{true, false}},
+		{"item id already seen on the node", "", "", []string{itemStanza(team, "i1", "live-1", ""), itemStanza(team, "i1", "stale", ""), itemStanza(team, "i2", "live-2", "")}, []bool{false, true, false}},
+		{"same id on another node is not a replay", "", "", []string{itemStanza(team, "i1", "live-1", ""), itemStanza(finesse.TeamUsersNode("11"), "i1", "live-2", "")}, []bool{false, false}},
+		{"no replay", "", "", []string{itemStanza(team, "i1", "live", "")}, []bool{false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := dialFake(t, "tls", fakeOpts{beforeSubAnswer: tt.before, afterPresence: tt.presence}, nil)
+			h.run(t, context.Background())
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := h.Subscribe(ctx, team); err != nil {
+				t.Fatalf("Subscribe: %v", err)
+			}
+			for _, m := range tt.after {
+				h.fs.mustSend(m)
+			}
+			for i, want := range tt.replayed {
+				u := h.nextUpdate(t)
+				if u.Replayed != want {
+					t.Errorf("update %d (requestId %s): Replayed = %v, want %v", i, u.RequestID, u.Replayed, want)
+				}
+				if want != strings.HasPrefix(u.RequestID, "stale") {
+					t.Errorf("update %d: requestId %s out of order", i, u.RequestID)
+				}
+			}
+		})
 	}
 }
 

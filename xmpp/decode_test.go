@@ -17,7 +17,7 @@ func decodeStanza(stanza []byte) (updates []finesse.Update, errs []error, isEven
 	if _, err := nextStart(d); err != nil {
 		return nil, nil, false, err
 	}
-	items, isEvent, err := readEventItems(d)
+	items, isEvent, _, err := readEventItems(d)
 	if err != nil {
 		return nil, nil, false, err
 	}

@@ -87,6 +87,12 @@ type fakeOpts struct {
 	silentAll    bool              // answer nothing after negotiation
 	subsErr      *stanza.Error     // answer subscribe with this error
 	extraSubs    []Subscription    // listed by "retrieve subscriptions" besides those made
+	// beforeSubAnswer is sent before the answer to a subscribe (with %s
+	// replaced by the node), as ejabberd sends a node's last item.
+	beforeSubAnswer string
+	// afterPresence is sent on the client's available presence, as
+	// ejabberd re-sends the last item of every subscribed node.
+	afterPresence string
 }
 
 type fakeServer struct {
@@ -348,10 +354,13 @@ func (fs *fakeSession) handle(t xmlstream.TokenReadEncoder, start *xml.StartElem
 	case fs.recv <- raw:
 	default:
 	}
+	if start.Name.Local == "presence" && attrValue(*start, "type") == "" && fs.f.opts.afterPresence != "" {
+		return rawTokens(t, fs.f.opts.afterPresence)
+	}
 	if start.Name.Local != "iq" {
 		return nil
 	}
-	if fs.f.opts.silentAll {
+	if fs.f.opts.silentAll && !strings.HasPrefix(attrValue(*start, "id"), "replay-barrier-") {
 		<-fs.f.stop // frozen: read nothing more, answer nothing
 		return nil
 	}
@@ -387,6 +396,11 @@ func (fs *fakeSession) handle(t xmlstream.TokenReadEncoder, start *xml.StartElem
 			return rawTokens(t, fmt.Sprintf(`<iq xmlns='jabber:client' type='error' id='%s'><error type='%s'><%s xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`, id, e.Type, e.Condition))
 		}
 		s := Subscription{Node: q.Sub.Sub.Node, JID: q.Sub.Sub.JID, SubID: "sid-" + q.Sub.Sub.Node, State: "subscribed"}
+		if m := fs.f.opts.beforeSubAnswer; m != "" {
+			if err := rawTokens(t, strings.ReplaceAll(m, "%s", s.Node)); err != nil {
+				return err
+			}
+		}
 		fs.mu.Lock()
 		fs.subs[s.Node+"|"+s.JID] = s
 		fs.mu.Unlock()

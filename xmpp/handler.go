@@ -38,6 +38,9 @@ func (c *Client) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) e
 	case "presence":
 		c.handlePresence(*start)
 	case "iq":
+		if c.replay.barrierAnswered(attrValue(*start, "id")) {
+			return nil // our own barrier query's answer: nothing else to do
+		}
 		err = c.handleIQ(d, t, *start)
 	}
 	// io.EOF from a handler would tell Serve the stream ended cleanly.
@@ -56,13 +59,14 @@ func attrValue(start xml.StartElement, local string) string {
 // rawItem is one pubsub item's <notification> content, as wire bytes.
 type rawItem struct {
 	node    string
+	id      string // the <item id>, empty when the service sets none
 	content []byte
 }
 
 // handleMessage decodes a pubsub event message. Only the pubsub service
 // may send events: anything else could be forged by another user.
 func (c *Client) handleMessage(d *xml.Decoder, start xml.StartElement) error {
-	items, isEvent, err := readEventItems(d)
+	items, isEvent, delayed, err := readEventItems(d)
 	if err != nil {
 		return err
 	}
@@ -87,6 +91,7 @@ func (c *Client) handleMessage(d *xml.Decoder, start xml.StartElement) error {
 			}
 			continue
 		}
+		u.Replayed = c.replay.replayed(it.node, it.id, delayed)
 		c.updates.Add(1)
 		if c.cfg.OnUpdate != nil {
 			c.cfg.OnUpdate(u)
@@ -113,31 +118,40 @@ func decodeItem(it rawItem) (finesse.Update, error) {
 // readEventItems reads the children of a <message> (its start tag already
 // consumed) up to its end tag and returns the content of every
 // <event xmlns=pubsub#event><items node><item><notification> in order.
-// isEvent reports whether the message had a pubsub event at all. Errors
-// are errors of the token stream only.
-func readEventItems(d *xml.Decoder) (items []rawItem, isEvent bool, err error) {
-	isEventElem := func(n xml.Name) bool { return n.Space == nsPubSubEvent && n.Local == "event" }
-	err = eachChild(d, isEventElem, func(xml.StartElement) error {
+// isEvent reports whether the message had a pubsub event at all, delayed
+// whether it carried a <delay xmlns='urn:xmpp:delay'/> (a replayed item).
+// Errors are errors of the token stream only.
+func readEventItems(d *xml.Decoder) (items []rawItem, isEvent, delayed bool, err error) {
+	match := func(n xml.Name) bool {
+		return (n.Space == nsPubSubEvent && n.Local == "event") ||
+			(n.Space == nsDelay && n.Local == "delay") || (n.Space == nsLegacyDelay && n.Local == "x")
+	}
+	err = eachChild(d, match, func(el xml.StartElement) error {
+		if el.Name.Space != nsPubSubEvent {
+			delayed = true
+			return d.Skip()
+		}
 		isEvent = true
 		return eachChild(d, localIs("items"), func(itemsElem xml.StartElement) error {
 			node := attrValue(itemsElem, "node")
 			// Items without a <notification> (retractions, empty items) add nothing.
-			return eachChild(d, localIs("item"), func(xml.StartElement) error {
+			return eachChild(d, localIs("item"), func(item xml.StartElement) error {
+				id := attrValue(item, "id")
 				return eachChild(d, localIs("notification"), func(xml.StartElement) error {
 					var buf bytes.Buffer
 					if err := writeInner(d, &buf); err != nil {
 						return err
 					}
-					items = append(items, rawItem{node: node, content: buf.Bytes()})
+					items = append(items, rawItem{node: node, id: id, content: buf.Bytes()})
 					return nil
 				})
 			})
 		})
 	})
 	if err != nil {
-		return nil, false, eofErr(err)
+		return nil, false, false, eofErr(err)
 	}
-	return items, isEvent, nil
+	return items, isEvent, delayed, nil
 }
 
 // localIs matches an element by local name (Finesse payloads are matched so).

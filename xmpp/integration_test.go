@@ -1,12 +1,16 @@
 package xmpp
 
-// Integration tests against the real test peer (Prosody + Dovecot + fake
-// IdS, scripts/peer/start.sh). They read the peer's env file from
-// FINESSE_PEER_ENV and skip without it, except in CI (CI set), where the
-// peer is required.
+// Integration tests against the real test peers: Prosody + Dovecot + fake
+// IdS (scripts/peer/start.sh, env file in FINESSE_PEER_ENV) and ejabberd +
+// extauth + fake IdS, configured like a strict Notification Service
+// (scripts/peer/ejabberd-start.sh, env file in FINESSE_EJABBERD_ENV). The
+// tests named PeerServers run against both; the others against Prosody.
+// They skip without the env file, except in CI (CI set), where every peer
+// is required.
 //
-//	scripts/peer/start.sh
-//	FINESSE_PEER_ENV=/tmp/finesse-relay-peer/env go test -race -run Peer -bench Peer ./xmpp/
+//	scripts/peer/start.sh; scripts/peer/ejabberd-start.sh
+//	FINESSE_PEER_ENV=/tmp/finesse-relay-peer/env FINESSE_EJABBERD_ENV=/tmp/finesse-relay-ejabberd/env \
+//	  go test -race -run Peer -bench Peer ./xmpp/
 
 import (
 	"bufio"
@@ -19,6 +23,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,26 +41,50 @@ import (
 
 // peer is the parsed env file of a running test peer.
 type peer struct {
+	name  string // "prosody" or "ejabberd"
 	env   map[string]string
 	users map[string]string // loginId -> static password
 	roots *x509.CertPool
 }
 
-func loadPeer(tb testing.TB) *peer {
+// peerServers are the XMPP servers the tests can run against: name, the
+// variable naming its env file, and the script that starts it.
+var peerServers = []struct{ name, envVar, script string }{
+	{"prosody", "FINESSE_PEER_ENV", "scripts/peer/start.sh"},
+	{"ejabberd", "FINESSE_EJABBERD_ENV", "scripts/peer/ejabberd-start.sh"},
+}
+
+// loadPeer loads the Prosody peer.
+func loadPeer(tb testing.TB) *peer { return loadServer(tb, "prosody") }
+
+// forEachServer runs fn as a subtest per XMPP server (prosody, ejabberd).
+func forEachServer(t *testing.T, fn func(t *testing.T, p *peer)) {
+	for _, s := range peerServers {
+		t.Run(s.name, func(t *testing.T) { fn(t, loadServer(t, s.name)) })
+	}
+}
+
+func loadServer(tb testing.TB, name string) *peer {
 	tb.Helper()
-	path := os.Getenv("FINESSE_PEER_ENV")
+	var envVar, script string
+	for _, s := range peerServers {
+		if s.name == name {
+			envVar, script = s.envVar, s.script
+		}
+	}
+	path := os.Getenv(envVar)
 	if path == "" {
 		if os.Getenv("CI") != "" {
-			tb.Fatal("peer required in CI: start scripts/peer/start.sh and set FINESSE_PEER_ENV to its env file")
+			tb.Fatalf("%s peer required in CI: start %s and set %s to its env file", name, script, envVar)
 		}
-		tb.Skip("FINESSE_PEER_ENV not set: start scripts/peer/start.sh and set FINESSE_PEER_ENV=$PEER_DIR/env to run against Prosody")
+		tb.Skipf("%s not set: start %s and set %s to its env file to run against %s", envVar, script, envVar, name)
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		tb.Fatalf("peer env: %v", err)
 	}
 	defer f.Close()
-	p := &peer{env: map[string]string{}, users: map[string]string{}}
+	p := &peer{name: name, env: map[string]string{}, users: map[string]string{}}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := strings.TrimPrefix(strings.TrimSpace(sc.Text()), "export ")
@@ -107,6 +136,8 @@ func (p *peer) config(tb testing.TB, transport, user, pass, resource string) Con
 		cfg.Transport, cfg.Address = TransportWebSocket, p.env["WSS_URL"]
 	case "bosh":
 		cfg.Transport, cfg.Address = TransportBOSH, p.env["BOSH_TLS_URL"]
+	case "bosh-http":
+		cfg.Transport, cfg.Address, cfg.AllowInsecure = TransportBOSH, p.env["BOSH_URL"], true
 	default:
 		tb.Fatalf("unknown transport %q", transport)
 	}
@@ -211,6 +242,25 @@ func (c *Client) publish(ctx context.Context, node string, update []byte, inline
 	return c.iq(ctx, stanza.SetIQ, payload, nil)
 }
 
+// createNode creates node (the admin does, as Finesse creates its nodes:
+// the strict peer auto-creates nothing).
+func (c *Client) createNode(ctx context.Context, node string) error {
+	payload := xmlstream.Wrap(
+		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "create"}, Attr: []xml.Attr{{Name: xml.Name{Local: "node"}, Value: node}}}),
+		xml.StartElement{Name: xml.Name{Space: nsPubSub, Local: "pubsub"}})
+	return c.iq(ctx, stanza.SetIQ, payload, nil)
+}
+
+// newNode returns a fresh node created by pub.
+func newNode(tb testing.TB, pub *running) string {
+	tb.Helper()
+	node := uniqueNode()
+	if err := pub.createNode(ctx5(tb), node); err != nil {
+		tb.Fatalf("create node %s: %v", node, err)
+	}
+	return node
+}
+
 // subscribeOther subscribes another JID (admin only, like Finesse's own
 // default subscriptions).
 func (c *Client) subscribeOther(ctx context.Context, node, who string) error {
@@ -245,10 +295,13 @@ func ctx5(tb testing.TB) context.Context {
 	return ctx
 }
 
-func TestPeerTransportsAndAuth(t *testing.T) {
-	p := loadPeer(t)
+func TestPeerServersTransportsAndAuth(t *testing.T) {
+	forEachServer(t, testTransportsAndAuth)
+}
+
+func testTransportsAndAuth(t *testing.T, p *peer) {
 	pub := p.publisher(t)
-	for _, transport := range []string{"tcp", "tls", "ws", "wss", "bosh"} {
+	for _, transport := range []string{"tcp", "tls", "ws", "wss", "bosh", "bosh-http"} {
 		for _, auth := range []string{"token", "password"} {
 			t.Run(transport+"/"+auth, func(t *testing.T) {
 				pass := p.users["1002"]
@@ -258,7 +311,12 @@ func TestPeerTransportsAndAuth(t *testing.T) {
 				resource := "relay-" + transport + "-" + auth
 				cfg := p.config(t, transport, "1002", pass, resource)
 				updates := make(chan finesse.Update, 16)
-				cfg.OnUpdate = func(u finesse.Update) { updates <- u }
+				cfg.OnUpdate = func(u finesse.Update) {
+					if u.Replayed && !strings.HasPrefix(u.RequestID, "req-") {
+						return // last items of nodes other runs subscribed, replayed on presence
+					}
+					updates <- u
+				}
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				c, err := Dial(ctx, cfg)
@@ -272,7 +330,7 @@ func TestPeerTransportsAndAuth(t *testing.T) {
 				runErr := make(chan error, 1)
 				go func() { runErr <- c.Run(context.Background()) }()
 
-				node := uniqueNode()
+				node := newNode(t, pub)
 				if err := c.Subscribe(ctx, node); err != nil {
 					t.Fatalf("Subscribe: %v", err)
 				}
@@ -282,7 +340,7 @@ func TestPeerTransportsAndAuth(t *testing.T) {
 				}
 				select {
 				case u := <-updates:
-					if u.Node != node || u.RequestID != reqID || u.Event != finesse.EventPut {
+					if u.Node != node || u.RequestID != reqID || u.Event != finesse.EventPut || u.Replayed {
 						t.Errorf("update = %+v, want node %s requestId %s PUT", u, node, reqID)
 					}
 					if !strings.Contains(string(u.Data), "<state>READY</state>") || !strings.Contains(string(u.Data), "Tom &amp; Jerry") {
@@ -304,8 +362,11 @@ func TestPeerTransportsAndAuth(t *testing.T) {
 	}
 }
 
-func TestPeerWrongTokenRefused(t *testing.T) {
-	p := loadPeer(t)
+func TestPeerServersWrongTokenRefused(t *testing.T) {
+	forEachServer(t, testWrongTokenRefused)
+}
+
+func testWrongTokenRefused(t *testing.T, p *peer) {
 	for _, transport := range []string{"tls", "wss", "bosh"} {
 		t.Run(transport, func(t *testing.T) {
 			cfg := p.config(t, transport, "1002", "not-a-valid-token", "relay-bad")
@@ -597,4 +658,94 @@ func BenchmarkPeerDial(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestPeerServersReplayedLastItem publishes an item, then subscribes: a
+// server that re-sends the node's last item (ejabberd as configured, like
+// Finesse's Openfire) delivers it marked Replayed; the next publish is a
+// live update. Prosody sends no replay by default; if it does, it must be
+// marked too.
+func TestPeerServersReplayedLastItem(t *testing.T) {
+	forEachServer(t, func(t *testing.T, p *peer) {
+		pub := p.publisher(t)
+		node := newNode(t, pub)
+		if err := pub.publish(ctx5(t), node, userUpdate(node, "1002", "NOT_READY", "before-subscribe"), false); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		c := start(t, p.config(t, "tls", "1002", p.users["1002"], "relay-replay"))
+		if err := c.Subscribe(ctx5(t), node); err != nil {
+			t.Fatalf("Subscribe: %v", err)
+		}
+		wantReplay := p.env["PEER_STRICT_PUBSUB"] == "1"
+		timeout := time.After(time.Second)
+	wait:
+		for {
+			select {
+			case u := <-c.updates:
+				if u.Node != node {
+					continue // replays of other nodes this user is subscribed to
+				}
+				if u.RequestID != "before-subscribe" || !u.Replayed {
+					t.Errorf("update after subscribe: requestId %q Replayed %v, want the replayed last item", u.RequestID, u.Replayed)
+				}
+				break wait
+			case <-timeout:
+				if wantReplay {
+					t.Fatal("no replay of the last item within 1 s of subscribing")
+				}
+				break wait
+			}
+		}
+		if err := pub.publish(ctx5(t), node, userUpdate(node, "1002", "READY", "after-subscribe"), false); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		if u := c.waitUpdate(t, "after-subscribe"); u.Replayed {
+			t.Error("a live update was marked Replayed")
+		}
+	})
+}
+
+// TestPeerServersBOSHLoginLoop logs in and out over BOSH 50 times per
+// server and scheme (http, https), each Dial+Close bounded by 5 s: a
+// client that lets a later rid overtake an earlier one stalls here against
+// ejabberd. It logs the timings.
+func TestPeerServersBOSHLoginLoop(t *testing.T) {
+	const n = 50
+	forEachServer(t, func(t *testing.T, p *peer) {
+		for _, transport := range []string{"bosh-http", "bosh"} {
+			t.Run(transport, func(t *testing.T) {
+				cfg := p.config(t, transport, "1003", p.users["1003"], "relay-loop")
+				var times []time.Duration
+				failures := 0
+				for i := range n {
+					start := time.Now()
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					c, err := Dial(ctx, cfg)
+					if err == nil {
+						done := make(chan error, 1)
+						go func() { done <- c.Close() }()
+						select {
+						case err = <-done:
+						case <-ctx.Done():
+							err = fmt.Errorf("Close still running after 5 s")
+							<-done
+						}
+					}
+					cancel()
+					if err != nil {
+						failures++
+						t.Errorf("login %d: %v", i, err)
+						continue
+					}
+					times = append(times, time.Since(start))
+				}
+				slices.Sort(times)
+				if len(times) > 0 {
+					t.Logf("%s %s: %d/%d logins+close succeeded; min %v, median %v, p90 %v, max %v",
+						p.name, transport, n-failures, n, times[0].Round(time.Millisecond), times[len(times)/2].Round(time.Millisecond),
+						times[len(times)*9/10].Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond))
+				}
+			})
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
@@ -51,7 +52,12 @@ func (c *Client) Subscribe(ctx context.Context, node string) error {
 			Sub *subscriptionXML `xml:"subscription"`
 		} `xml:"http://jabber.org/protocol/pubsub pubsub"`
 	}
-	if err := c.iq(ctx, stanza.SetIQ, pubsubOp("subscribe", node, c.jid.String(), ""), &resp); err != nil {
+	// Items of node that arrive before the answer are replays (the server's
+	// last published item), not changes.
+	c.replay.begin(node)
+	answered := sync.OnceFunc(func() { c.replay.end(node) })
+	defer answered()
+	if err := c.iqThen(ctx, stanza.SetIQ, pubsubOp("subscribe", node, c.jid.String(), ""), &resp, answered); err != nil {
 		return fmt.Errorf("xmpp: subscribe %q: %w", node, err)
 	}
 	subid := ""
@@ -178,6 +184,12 @@ func pubsubOp(op, node, jidStr, subid string) xml.TokenReader {
 // If the session ends while waiting, the *SessionError saying why is
 // returned.
 func (c *Client) iq(ctx context.Context, typ stanza.IQType, payload xml.TokenReader, v any) error {
+	return c.iqThen(ctx, typ, payload, v, nil)
+}
+
+// iqThen is iq, calling answered (if not nil) once the answer is decoded
+// and before the stream handler may read the next stanza.
+func (c *Client) iqThen(ctx context.Context, typ stanza.IQType, payload xml.TokenReader, v any, answered func()) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := context.AfterFunc(c.life, func() { cancel(context.Cause(c.life)) })
@@ -189,7 +201,10 @@ func (c *Client) iq(ctx context.Context, typ stanza.IQType, payload xml.TokenRea
 		}
 		return err
 	}
-	defer resp.Close()
+	defer resp.Close() // releases mellium's Serve to read the next stanza
+	if answered != nil {
+		defer answered() // runs before resp.Close
+	}
 	d := xml.NewTokenDecoder(resp)
 	tok, err := d.Token()
 	if err != nil {

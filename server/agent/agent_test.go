@@ -386,6 +386,46 @@ func TestSessionConnectsSnapshotsAndRelaysInOrder(t *testing.T) {
 	}
 }
 
+func TestReplayedUpdatesArePublishedAsStateNeverAsEvents(t *testing.T) {
+	r := newRig(t, agent1001, nil)
+	if _, _, err := r.m.Join(&agent1001, password("1001")); err != nil {
+		t.Fatal(err)
+	}
+	pub := <-r.pubs
+	n := r.up.waitDial(t)
+	pub.waitFor(t, "status up", hasStatus(StatusUp, "A"))
+	before := len(pub.snapshot())
+
+	dn := finesse.DialogsNode("1001")
+	replay := func(u finesse.Update) finesse.Update { u.Replayed = true; return u }
+	// The server replays the last items on (re)subscribe: stale requestIds.
+	n.req.OnUpdate(replay(update(finesse.UserNode("1001"), "PUT", finesse.UserNode("1001"), "stale-1", "<user><loginId>1001</loginId><state>READY</state></user>")))
+	n.req.OnUpdate(replay(update(dn, "POST", dn, "stale-2", "<dialogs><Dialog><id>d1</id><state>ALERTING</state></Dialog></dialogs>")))
+	n.req.OnUpdate(replay(update(dn, "PUT", "/finesse/api/Dialog/d1", "stale-3", "<apiErrors><apiError><errorMessage>CF_X</errorMessage></apiError></apiErrors>")))
+	// Then a live event.
+	n.req.OnUpdate(update(dn, "PUT", "/finesse/api/Dialog/d1", "live-1", "<dialog><id>d1</id><state>ACTIVE</state></dialog>"))
+	calls := pub.waitFor(t, "the live event", func(cs []pubCall) bool {
+		return slices.ContainsFunc(cs, func(c pubCall) bool { return c.kind == "event" })
+	})[before:]
+	var kinds []string
+	for _, c := range calls {
+		kinds = append(kinds, c.kind+":"+c.node+":"+c.requestID)
+	}
+	want := []string{"state:" + finesse.UserNode("1001") + ":", "state:" + dn + ":", "event:" + dn + ":live-1"}
+	if !slices.Equal(kinds, want) {
+		t.Fatalf("published %v, want %v (replays as state, the replayed apiErrors not at all, then the live event)", kinds, want)
+	}
+	if u, ok := calls[0].data.(*finesse.User); !ok || u.State != "READY" {
+		t.Errorf("replayed User state: %#v", calls[0].data)
+	}
+	if d, ok := calls[1].data.([]finesse.Dialog); !ok || len(d) != 1 || d[0].State != "ALERTING" {
+		t.Errorf("replayed Dialogs POST must fold into the collection state: %#v", calls[1].data)
+	}
+	if d, ok := calls[2].state.([]finesse.Dialog); !ok || len(d) != 1 || d[0].State != "ACTIVE" {
+		t.Errorf("the live event must fold on top of the replayed state: %#v", calls[2].state)
+	}
+}
+
 func TestEventsDuringSnapshotAreAppliedAfterIt(t *testing.T) {
 	r := newRig(t, agent1001, nil)
 	r.up.userDelay = 100 * time.Millisecond

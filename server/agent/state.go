@@ -95,6 +95,15 @@ func (c *stateCache) applyLocked(u finesse.Update) {
 	if state != nil {
 		c.states[u.Node] = state
 	}
+	if u.Replayed {
+		// The server re-sent the node's last item (on subscribe or
+		// presence): it is the node's state, never an event whose stale
+		// requestId could answer a browser's pending request.
+		if state != nil {
+			c.pub.State(u.Node, state)
+		}
+		return
+	}
 	c.pub.Event(u.Node, string(u.Event), u.Source, u.RequestID, data, state)
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"strconv"
@@ -26,6 +27,29 @@ const (
 	maxAttempts   = 4                      // first try plus three retransmissions
 	retryBackoff  = 250 * time.Millisecond // doubled after each failure
 	requestMargin = 10 * time.Second       // a request may take wait + this long
+)
+
+// Request ordering against a strict connection manager (XEP-0124 §14: the
+// server processes requests in rid order, and some, like ejabberd, stall
+// for good when rid N+1 arrives before rid N). Two requests in flight use
+// two HTTP connections, and nothing orders two connections on the way to
+// the server, so the client orders what it can:
+//   - a request is not written before the request with the previous rid
+//     has been written (httptrace WroteRequest);
+//   - while that previous request is unanswered, the next one also waits
+//     until orderGap after it was written, so that the server has read it
+//     first unless it lags by more than orderGap;
+//   - after a response with payload the next empty long-poll waits up to
+//     pollDelay, so that what the application writes in reaction (the
+//     <auth/> after the features, the bind after <success/>) goes as the
+//     only request in flight instead of racing a fresh long-poll;
+//   - never more than 'requests' in flight, the terminate included: with
+//     hold='1' the held request is answered once the server has read the
+//     next one, so a third request (the terminate after the unavailable
+//     presence) starts only after the server has read the second.
+const (
+	orderGap  = 50 * time.Millisecond
+	pollDelay = 10 * time.Millisecond
 )
 
 // Params are the session parameters in force, as negotiated with the
@@ -82,6 +106,10 @@ type Conn struct {
 	readBuf bytes.Buffer
 	readErr error // returned once readBuf is drained
 	err     error // fatal: Write returns it
+
+	written     uint64    // highest rid whose request has been written, in rid order
+	writtenAt   time.Time // when written was written
+	lastPayload time.Time // when the last response with payload arrived
 
 	lastEmptyRID  uint64 // rid of the last empty request sent
 	lastEmptySent time.Time
@@ -209,6 +237,10 @@ func dial(ctx context.Context, cfg Config) (*Conn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.deliverRID = rid
+	c.written = rid
+	if len(b.Payload) > 0 {
+		c.lastPayload = time.Now()
+	}
 	c.writeHeaderLocked()
 	c.responses[rid] = b
 	c.deliverLocked()
@@ -405,11 +437,11 @@ func (c *Conn) scanLocked() error {
 // flight.
 func (c *Conn) pumpLocked() {
 	for !c.stopped && !c.done && c.sid != "" {
+		// No extra request for the terminate (XEP-0124 §11 allows one):
+		// with hold='1' a slot frees as soon as the server has read the
+		// request before it, so waiting for it keeps the terminate behind
+		// what precedes it at any server load.
 		limit := c.params.Requests
-		if c.terminateDueLocked() {
-			// XEP-0124 §11: one extra request is allowed to terminate.
-			limit++
-		}
 		if c.inflight >= limit {
 			return
 		}
@@ -425,13 +457,19 @@ func (c *Conn) pumpLocked() {
 		}
 		// XEP-0124 §12: no two consecutive empty requests closer than
 		// 'polling' when the first one came back empty.
+		var wait time.Duration
 		if c.lastWasEmpty && c.lastEmptyIdle && c.params.Polling > 0 {
-			if wait := time.Until(c.lastEmptySent.Add(c.params.Polling)); wait > 0 {
-				if c.pollTimer == nil {
-					c.pollTimer = time.AfterFunc(wait, c.pollTimerFired)
-				}
-				return
+			wait = time.Until(c.lastEmptySent.Add(c.params.Polling))
+		}
+		// Give the application a moment to answer what it just got, so
+		// that its answer is not sent beside a fresh long-poll (see
+		// pollDelay).
+		wait = max(wait, time.Until(c.lastPayload.Add(pollDelay)))
+		if wait > 0 {
+			if c.pollTimer == nil {
+				c.pollTimer = time.AfterFunc(wait, c.pollTimerFired)
 			}
+			return
 		}
 		var w bodyWriter
 		rid := c.nextRID
@@ -439,25 +477,6 @@ func (c *Conn) pumpLocked() {
 		c.lastEmptyRID, c.lastEmptySent, c.lastEmptyIdle, c.lastWasEmpty = rid, time.Now(), false, true
 		c.startLocked(rid, w.close(nil))
 	}
-}
-
-// terminateDueLocked reports whether the next request to send is the
-// terminate (alone or after payloads that fit in the same body).
-func (c *Conn) terminateDueLocked() bool {
-	size := 0
-	for _, it := range c.out {
-		switch it.kind {
-		case outTerminate:
-			return true
-		case outRestart:
-			return false
-		}
-		size += len(it.data)
-		if int64(size) > c.cfg.MaxBodySize {
-			return false
-		}
-	}
-	return false
 }
 
 func (c *Conn) pollTimerFired() {
@@ -534,6 +553,10 @@ func (c *Conn) exchange(rid uint64, body []byte) {
 		if rid == c.lastEmptyRID {
 			c.lastEmptyIdle = len(b.Payload) == 0
 		}
+		if len(b.Payload) > 0 {
+			c.lastPayload = time.Now()
+		}
+		c.markWrittenLocked(rid) // for transports that do not report WroteRequest
 		c.responses[rid] = b
 		c.deliverLocked()
 		c.broadcastLocked()
@@ -578,7 +601,17 @@ func (c *Conn) postRetry(rid uint64, body []byte) (*Body, error) {
 	backoff := retryBackoff
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		if err := c.waitTurn(rid); err != nil {
+			return nil, err
+		}
 		ctx, cancel := context.WithTimeout(c.ctx, c.params.Wait+requestMargin)
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			WroteRequest: func(info httptrace.WroteRequestInfo) {
+				if info.Err == nil {
+					c.markWritten(rid)
+				}
+			},
+		})
 		var b *Body
 		b, err = c.post(ctx, body)
 		cancel()
@@ -599,6 +632,73 @@ func (c *Conn) postRetry(rid uint64, body []byte) (*Body, error) {
 		backoff *= 2
 	}
 	return nil, err
+}
+
+// waitTurn blocks until request rid may be written: the request before it
+// has been written, and either answered or written orderGap ago. A
+// retransmission (rid already written once) never waits.
+func (c *Conn) waitTurn(rid uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		if err := c.ctx.Err(); err != nil {
+			return fmt.Errorf("%w: session ended before request %d was sent: %w", ErrNetwork, rid, err)
+		}
+		var wake <-chan time.Time
+		if c.written+1 >= rid {
+			prev := rid - 1
+			if c.written >= rid || c.answeredLocked(prev) {
+				return nil
+			}
+			gap := orderGap - time.Since(c.writtenAt)
+			if gap <= 0 {
+				return nil
+			}
+			if timer == nil {
+				timer = time.NewTimer(gap)
+			} else {
+				timer.Reset(gap)
+			}
+			wake = timer.C
+		}
+		ch := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-wake:
+		case <-c.ctx.Done():
+		}
+		c.mu.Lock()
+	}
+}
+
+// answeredLocked reports whether the response to rid has arrived.
+func (c *Conn) answeredLocked(rid uint64) bool {
+	if rid < c.deliverRID {
+		return true
+	}
+	_, ok := c.responses[rid]
+	return ok
+}
+
+// markWritten records that request rid has been written.
+func (c *Conn) markWritten(rid uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.markWrittenLocked(rid)
+}
+
+func (c *Conn) markWrittenLocked(rid uint64) {
+	if rid > c.written {
+		c.written, c.writtenAt = rid, time.Now()
+		c.broadcastLocked()
+	}
 }
 
 // post sends one HTTP request and parses the answer. Network-level failures

@@ -38,6 +38,12 @@ type Update struct {
 	// still escaped as XML (an "&" in a value is "&amp;" here), and never
 	// share memory with the input. DecodeData turns them into an Object.
 	Data []byte
+	// Replayed is set by the transport when the notification is a replay
+	// of an earlier item, not a fresh change: the server re-sends a node's
+	// last item on subscribe or on presence (XEP-0060 last published item;
+	// ejabberd does, Prosody can). Its RequestID is stale: a replay is the
+	// node's current state, never the answer to a pending request.
+	Replayed bool
 }
 
 // ParseUpdate decodes an <Update> document (already unescaped: the text a
