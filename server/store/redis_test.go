@@ -45,7 +45,7 @@ func openRedisHarness(t *testing.T) harness {
 		deleteAll(t, u, s.prefix)
 		_ = s.Close()
 	})
-	return harness{s, time.Sleep}
+	return harness{s, time.Sleep, redisTTL}
 }
 
 // deleteAll removes every key under prefix, through a client of its own
