@@ -128,17 +128,20 @@ func (r *Redis) fence(name string) string  { return r.prefix + "f:" + name }
 // anything else (network, timeout, a failing-over or loading server) is
 // ErrUnavailable.
 func (r *Redis) fail(op, name string, err error) error {
+	if name != "" {
+		op += " " + strconv.Quote(name)
+	}
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, redis.Nil):
-		return fmt.Errorf("%s %q: %w", op, name, ErrNotFound)
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
 	case errors.Is(err, redis.ErrClosed):
-		return fmt.Errorf("redis store %s: %s %q: %w", r.where, op, name, errClosed)
+		return fmt.Errorf("redis store %s: %s: %w", r.where, op, errClosed)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("redis store %s: %s %q: %w", r.where, op, name, err)
+		return fmt.Errorf("redis store %s: %s: %w", r.where, op, err)
 	}
-	return fmt.Errorf("redis store %s: %s %q: %w (%w)", r.where, op, name, ErrUnavailable, err)
+	return fmt.Errorf("redis store %s: %s: %w (%w)", r.where, op, ErrUnavailable, err)
 }
 
 func px(ttl time.Duration) time.Duration {

@@ -10,7 +10,9 @@
 // instances behind a load balancer).
 //
 // Values are opaque bytes: callers seal secrets before they reach a Store
-// (package server/seal). Nothing in a Store grows without bound: every key
+// (package server/seal). Keys, stream and lease names are not secret:
+// they appear in error messages (and so in logs) and in Redis in the
+// clear, so a key derived from a token or a ticket must be its hash. Nothing in a Store grows without bound: every key
 // written with a positive TTL expires, streams are trimmed by length and
 // expire when idle.
 package store
