@@ -588,8 +588,9 @@ func (f *File) Ping(context.Context) error {
 // Close implements Store: it closes the file (releasing its lock) and
 // wakes waiting Reads.
 func (f *File) Close() error {
+	err := f.db.Close() // first: woken Reads then find it closed
 	f.n.close()
-	if err := f.db.Close(); err != nil {
+	if err != nil {
 		return fmt.Errorf("file store %s: close: %w", f.path, err)
 	}
 	return nil

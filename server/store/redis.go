@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -22,6 +23,10 @@ type RedisOptions struct {
 	// key_prefix query parameter overrides it). Relays sharing a prefix
 	// share sessions: give each deployment its own.
 	Prefix string
+	// TLS, when set, is the TLS configuration for rediss:// (say, with the
+	// relay's own trust store); its ServerName defaults to the URL's host.
+	// Without it rediss:// verifies against the system's roots.
+	TLS *tls.Config
 }
 
 // Redis is a Store in Redis (or a Sentinel-managed primary), shared by
@@ -75,6 +80,7 @@ func OpenRedis(ctx context.Context, rawURL string, opts RedisOptions) (*Redis, e
 			return nil, fmt.Errorf("redis URL %s: %w", where, err)
 		}
 		fo.DisableIdentity = true
+		fo.TLSConfig = withTLS(fo.TLSConfig, opts.TLS)
 		c = redis.NewFailoverClient(fo)
 	} else {
 		o, err := redis.ParseURL(u.String())
@@ -82,6 +88,7 @@ func OpenRedis(ctx context.Context, rawURL string, opts RedisOptions) (*Redis, e
 			return nil, fmt.Errorf("redis URL %s: %w", where, err)
 		}
 		o.DisableIdentity = true
+		o.TLSConfig = withTLS(o.TLSConfig, opts.TLS)
 		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 		c = redis.NewClient(o)
 	}
@@ -91,6 +98,22 @@ func OpenRedis(ctx context.Context, rawURL string, opts RedisOptions) (*Redis, e
 		return nil, err
 	}
 	return r, nil
+}
+
+// withTLS applies the caller's TLS configuration to the one parsed from a
+// rediss:// URL (nil for redis://, which stays plain).
+func withTLS(parsed, custom *tls.Config) *tls.Config {
+	if parsed == nil || custom == nil {
+		return parsed
+	}
+	c := custom.Clone()
+	if c.ServerName == "" {
+		c.ServerName = parsed.ServerName
+	}
+	if c.MinVersion == 0 {
+		c.MinVersion = tls.VersionTLS12
+	}
+	return c
 }
 
 // String names the store for logs (no password).
@@ -105,17 +128,20 @@ func (r *Redis) fence(name string) string  { return r.prefix + "f:" + name }
 // anything else (network, timeout, a failing-over or loading server) is
 // ErrUnavailable.
 func (r *Redis) fail(op, name string, err error) error {
+	if name != "" {
+		op += " " + strconv.Quote(name)
+	}
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, redis.Nil):
-		return fmt.Errorf("%s %q: %w", op, name, ErrNotFound)
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
 	case errors.Is(err, redis.ErrClosed):
-		return fmt.Errorf("redis store %s: %s %q: %w", r.where, op, name, errClosed)
+		return fmt.Errorf("redis store %s: %s: %w", r.where, op, errClosed)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("redis store %s: %s %q: %w", r.where, op, name, err)
+		return fmt.Errorf("redis store %s: %s: %w", r.where, op, err)
 	}
-	return fmt.Errorf("redis store %s: %s %q: %w (%w)", r.where, op, name, ErrUnavailable, err)
+	return fmt.Errorf("redis store %s: %s: %w (%w)", r.where, op, ErrUnavailable, err)
 }
 
 func px(ttl time.Duration) time.Duration {

@@ -2,12 +2,20 @@ package store
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +53,7 @@ func openRedisHarness(t *testing.T) harness {
 		deleteAll(t, u, s.prefix)
 		_ = s.Close()
 	})
-	return harness{s, time.Sleep}
+	return harness{s, time.Sleep, redisTTL}
 }
 
 // deleteAll removes every key under prefix, through a client of its own
@@ -157,15 +165,20 @@ type privateRedis struct {
 	t    testing.TB
 	addr string
 	dir  string
+	args []string // the command line; {port} is replaced by addr's port
 	cmd  *exec.Cmd
 }
 
-func startPrivateRedis(t testing.TB) *privateRedis {
+func startPrivateRedis(t testing.TB, args ...string) *privateRedis {
 	redisURL(t) // same skip/fail rule as the shared server
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server not in PATH: scripts/redis-start.sh installs it")
 	}
 	p := &privateRedis{t: t, addr: freeAddr(t), dir: t.TempDir()}
+	if len(args) == 0 {
+		args = []string{"--port", "{port}"}
+	}
+	p.args = append(args, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", p.dir)
 	p.start()
 	t.Cleanup(p.stop)
 	return p
@@ -173,7 +186,11 @@ func startPrivateRedis(t testing.TB) *privateRedis {
 
 func (p *privateRedis) start() {
 	_, port, _ := net.SplitHostPort(p.addr)
-	p.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", p.dir)
+	args := make([]string, len(p.args))
+	for i, a := range p.args {
+		args[i] = strings.ReplaceAll(a, "{port}", port)
+	}
+	p.cmd = exec.Command("redis-server", args...)
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
@@ -265,4 +282,97 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatalf("Get after recovery = %q, %v", v, err)
 	}
 	appendAll(t, s, "agent:1", 10, 1)
+}
+
+// TestRedisSentinel: with master_name the URL names Sentinels, and the
+// store finds the primary through them.
+func TestRedisSentinel(t *testing.T) {
+	primary := startPrivateRedis(t)
+	_, pport, _ := net.SplitHostPort(primary.addr)
+	conf := filepath.Join(t.TempDir(), "sentinel.conf") // Sentinel rewrites its config
+	if err := os.WriteFile(conf, []byte("sentinel monitor relay-primary 127.0.0.1 "+pport+" 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sentinel := startPrivateRedis(t, conf, "--sentinel", "--port", "{port}")
+	ctx := context.Background()
+	s, err := OpenRedis(ctx, "redis://"+sentinel.addr+"/0?master_name=relay-primary&addr="+freeAddr(t), RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Put(ctx, "via-sentinel", []byte("yes"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	direct, err := OpenRedis(ctx, "redis://"+primary.addr+"/0", RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	if v, err := direct.Get(ctx, "via-sentinel"); err != nil || string(v) != "yes" {
+		t.Fatalf("the primary holds %q, %v; want the value written through Sentinel", v, err)
+	}
+}
+
+// TestRedisTLS: rediss:// with the caller's trust store; without it the
+// server's certificate is refused.
+func TestRedisTLS(t *testing.T) {
+	dir := t.TempDir()
+	pool := writeTestCert(t, dir)
+	p := startPrivateRedis(t, "--port", "0", "--tls-port", "{port}",
+		"--tls-cert-file", filepath.Join(dir, "cert.pem"), "--tls-key-file", filepath.Join(dir, "key.pem"),
+		"--tls-auth-clients", "no")
+	ctx := context.Background()
+	url := "rediss://" + p.addr + "/0?dial_timeout=2s&max_retries=-1"
+	s, err := OpenRedis(ctx, url, RedisOptions{TLS: &tls.Config{RootCAs: pool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Put(ctx, "over-tls", []byte("1"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := OpenRedis(ctx, url, RedisOptions{}); err == nil {
+		s.Close()
+		t.Fatal("a self-signed server certificate was accepted without the caller's trust store")
+	} else if !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("error %q does not mention the certificate", err)
+	}
+}
+
+// writeTestCert writes a self-signed certificate for 127.0.0.1 and its
+// key to dir and returns a pool trusting it.
+func writeTestCert(t *testing.T, dir string) *x509.CertPool {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "relay test redis"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	return pool
 }

@@ -10,7 +10,9 @@
 // instances behind a load balancer).
 //
 // Values are opaque bytes: callers seal secrets before they reach a Store
-// (package server/seal). Nothing in a Store grows without bound: every key
+// (package server/seal). Keys, stream and lease names are not secret:
+// they appear in error messages (and so in logs) and in Redis in the
+// clear, so a key derived from a token or a ticket must be its hash. Nothing in a Store grows without bound: every key
 // written with a positive TTL expires, streams are trimmed by length and
 // expire when idle.
 package store
@@ -69,8 +71,9 @@ type Store interface {
 	// when the lease has expired or passed to another owner it fails with
 	// ErrLeaseLost and appends nothing.
 	AppendFenced(ctx context.Context, lease string, fence int64, stream string, e Entry, maxLen int, ttl time.Duration) error
-	// Read returns up to limit entries of stream with Seq > after, oldest
-	// first. When there are none it waits until one is appended, ctx ends
+	// Read returns up to limit (<= 0: all) entries of stream with
+	// Seq > after, oldest first; a first entry above after+1 means the
+	// ones between were trimmed. When there are none it waits until one is appended, ctx ends
 	// or wait elapses (wait <= 0: does not wait), then returns what it has
 	// (possibly nothing, with a nil error).
 	Read(ctx context.Context, stream string, after int64, limit int, wait time.Duration) ([]Entry, error)
@@ -80,8 +83,9 @@ type Store interface {
 
 	// Acquire takes the lease name for owner for ttl, or renews it when
 	// owner already holds it. ok is false when another owner holds it.
-	// fence grows every time the lease passes to a new owner, so a paused
-	// former owner's writes can be told apart.
+	// fence grows every time the lease is taken anew (by another owner,
+	// or by the same one after it expired or was released), so a paused
+	// former owner's writes can be told apart; a renewal keeps it.
 	Acquire(ctx context.Context, name, owner string, ttl time.Duration) (fence int64, ok bool, err error)
 	// Release gives the lease up when owner holds it (else ErrLeaseLost).
 	Release(ctx context.Context, name, owner string) error

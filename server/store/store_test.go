@@ -42,6 +42,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 type harness struct {
 	s       Store
 	advance func(time.Duration)
+	ttl     time.Duration // the suite's short lifetime for this backend
 }
 
 type backend struct {
@@ -55,7 +56,7 @@ func backends() []backend {
 			c := newFakeClock()
 			s := NewMemory(c.Now)
 			t.Cleanup(func() { _ = s.Close() })
-			return harness{s, c.Advance}
+			return harness{s, c.Advance, shortTTL}
 		}},
 		{"file", func(t *testing.T) harness {
 			c := newFakeClock()
@@ -64,7 +65,7 @@ func backends() []backend {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = s.Close() })
-			return harness{s, c.Advance}
+			return harness{s, c.Advance, shortTTL}
 		}},
 		{"redis", openRedisHarness},
 	}
@@ -77,13 +78,18 @@ func forEach(t *testing.T, test func(t *testing.T, h harness)) {
 	}
 }
 
-// ttl is the lifetime the suite gives keys: short, since Redis tests
-// really wait for it.
-const ttl = 300 * time.Millisecond
+// shortTTL is the lifetime the suite gives keys it lets expire, with a
+// fake clock; Redis tests really wait, and use a longer one so that a
+// loaded machine does not expire keys mid-step.
+const (
+	shortTTL = 300 * time.Millisecond
+	redisTTL = time.Second
+)
 
 func TestPutGetDelete(t *testing.T) {
 	forEach(t, func(t *testing.T, h harness) {
 		ctx := context.Background()
+		ttl := h.ttl
 		s := h.s
 		if _, err := s.Get(ctx, "missing"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("Get missing: %v, want ErrNotFound", err)
@@ -132,6 +138,7 @@ func TestPutGetDelete(t *testing.T) {
 func TestTakeSingleUse(t *testing.T) {
 	forEach(t, func(t *testing.T, h harness) {
 		ctx := context.Background()
+		ttl := h.ttl
 		for round := range 3 {
 			key := fmt.Sprintf("ticket:%d", round)
 			if err := h.s.Put(ctx, key, []byte("secret"), time.Minute); err != nil {
@@ -173,6 +180,7 @@ func TestTakeSingleUse(t *testing.T) {
 func TestPutNewRace(t *testing.T) {
 	forEach(t, func(t *testing.T, h harness) {
 		ctx := context.Background()
+		ttl := h.ttl
 		var winners []int
 		var mu sync.Mutex
 		var wg sync.WaitGroup
@@ -180,7 +188,7 @@ func TestPutNewRace(t *testing.T) {
 		for i := range 50 {
 			wg.Go(func() {
 				<-start
-				ok, err := h.s.PutNew(ctx, "state", fmt.Appendf(nil, "%d", i), ttl)
+				ok, err := h.s.PutNew(ctx, "state", fmt.Appendf(nil, "%d", i), time.Minute)
 				if err != nil {
 					t.Error(err)
 				}
@@ -199,8 +207,14 @@ func TestPutNewRace(t *testing.T) {
 		if v, err := h.s.Get(ctx, "state"); err != nil || string(v) != fmt.Sprint(winners[0]) {
 			t.Fatalf("Get = %q, %v; want the winner's %d", v, err, winners[0])
 		}
+		if ok, err := h.s.PutNew(ctx, "state", []byte("again"), ttl); ok || err != nil {
+			t.Fatalf("PutNew over a live key = %v, %v; want false", ok, err)
+		}
+		if ok, err := h.s.PutNew(ctx, "short", []byte("1"), ttl); !ok || err != nil {
+			t.Fatalf("PutNew = %v, %v", ok, err)
+		}
 		h.advance(ttl + 100*time.Millisecond)
-		if ok, err := h.s.PutNew(ctx, "state", []byte("again"), ttl); !ok || err != nil {
+		if ok, err := h.s.PutNew(ctx, "short", []byte("again"), ttl); !ok || err != nil {
 			t.Fatalf("PutNew over an expired key = %v, %v; want true", ok, err)
 		}
 	})
@@ -209,6 +223,7 @@ func TestPutNewRace(t *testing.T) {
 func TestIncrWindow(t *testing.T) {
 	forEach(t, func(t *testing.T, h harness) {
 		ctx := context.Background()
+		ttl := h.ttl
 		steps := []struct {
 			delta, want int64
 			after       time.Duration // advance after this step
@@ -250,6 +265,7 @@ func TestIncrWindow(t *testing.T) {
 func TestScanPrefix(t *testing.T) {
 	forEach(t, func(t *testing.T, h harness) {
 		ctx := context.Background()
+		ttl := h.ttl
 		put := func(k, v string, ttl time.Duration) {
 			if err := h.s.Put(ctx, k, []byte(v), ttl); err != nil {
 				t.Fatal(err)
@@ -307,6 +323,7 @@ func seqs(es []Entry) []int64 {
 func TestStream(t *testing.T) {
 	forEach(t, func(t *testing.T, h harness) {
 		ctx := context.Background()
+		ttl := h.ttl
 		s := h.s
 		if _, err := s.LastSeq(ctx, "agent:1"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("LastSeq of a missing stream: %v, want ErrNotFound", err)
@@ -453,6 +470,7 @@ func TestReadWait(t *testing.T) {
 func TestLease(t *testing.T) {
 	forEach(t, func(t *testing.T, h harness) {
 		ctx := context.Background()
+		ttl := h.ttl
 		s := h.s
 		if _, _, err := s.Holder(ctx, "agent:1"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("Holder of a free lease: %v, want ErrNotFound", err)
