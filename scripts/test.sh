@@ -81,6 +81,7 @@ echo "up: $FINESSE_PEER_ENV"
 step "go test -race ./..."
 export CI="${CI:-}"
 go test -race -count=1 -timeout 15m ./...
+step "finesse-relay bench --quick (simulator and relay as processes)"; go run ./server bench --quick --out "$ROOT/test-artifacts/bench-quick.json"
 
 # ---- 5. Node: protocol test from the README contract, JS client unit tests, browser tests ----
 if [ -d web/test ]; then

@@ -20,6 +20,7 @@ var allowedImports = map[string][]string{
 	"finesse-relay/server/rest":    {"finesse-relay/xmpp/finesse"},
 	"finesse-relay/server/agent":   {"finesse-relay/xmpp/finesse"},
 	"finesse-relay/server/sim":     {"finesse-relay/xmpp/finesse", "finesse-relay/xmpp/bosh/wire", "finesse-relay/server/sim/"},
+	"finesse-relay/server/bench":   {"finesse-relay/xmpp", "finesse-relay/xmpp/finesse", "finesse-relay/server/sim"},
 	"finesse-relay/scripts":        {},
 	"finesse-relay/server":         {"finesse-relay/"},
 }

@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdDemo(ctx, args, stdout, stderr)
 	case "check":
 		return cmdCheck(ctx, args, stdout, stderr, getenv)
+	case "sim":
+		return cmdSim(ctx, args, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args, stdout, stderr)
 	case "version":
@@ -72,7 +74,8 @@ commands:
   serve    run the relay (default)
   demo     run the relay with the embedded Finesse/IdS simulator on loopback
   check    check the configuration and reach IdS and both Finesse sides
-  bench    measure relay latency and fan-out against a direct XMPP client (simulator)
+  sim      run the Finesse/IdS simulator alone and write a relay.env for serve
+  bench    run the simulator and the relay as processes and measure the relay
   version  print the version
 
 Run "finesse-relay <command> -h" for the command's flags.
