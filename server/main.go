@@ -182,6 +182,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return reportConfigError(stderr, cfgErr("LOG_LEVEL", "%v", err))
 	}
 	defer func() { _ = log.Sync() }()
+	logNoFileLimit(log, raiseNoFileLimit(fdsWanted))
 	app, err := NewApp(cfg, log)
 	if err != nil {
 		return reportConfigError(stderr, err)
