@@ -247,7 +247,21 @@ func (s *Session) connectAndServe(side string, attempt int) (connected bool, err
 	}
 	s.mu.Lock()
 	s.side = side
+	browser := s.conns > 0
 	s.mu.Unlock()
+
+	// One connect slot from SystemInfo to the snapshot (or failure).
+	if err := s.m.gate.acquire(s.ctx, browser); err != nil {
+		return false, err
+	}
+	gated := true
+	release := func() {
+		if gated {
+			gated = false
+			s.m.gate.release()
+		}
+	}
+	defer release()
 
 	callCtx, cancel := context.WithTimeout(s.ctx, cfg.CallTimeout)
 	si, err := s.rest.SystemInfo(callCtx, side)
@@ -308,6 +322,7 @@ func (s *Session) connectAndServe(side string, attempt int) (connected bool, err
 		_ = stop()
 		return true, err
 	}
+	release()
 	s.setStatus(StatusUp, side, sideHost(si, side, s.m.cfg.Sides))
 
 	var oos <-chan time.Time
