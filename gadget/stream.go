@@ -125,7 +125,7 @@ func NewStream(cfg StreamConfig) *Stream {
 		log:       cfg.Logger,
 		id:        hex.EncodeToString(id[:]),
 		seq:       -1,
-		ring:      ring{buf: make([]ringEntry, cfg.RingSize)},
+		ring:      ring{max: cfg.RingSize},
 		states:    make(map[string]*nodeState),
 	}
 	s.encoders.New = func() any { return newEncoder() }
@@ -493,17 +493,26 @@ type ringEntry struct {
 	data []byte
 }
 
-// ring keeps the last len(buf) broadcast messages; their seqs are
-// consecutive, so the entry of a seq is found by arithmetic.
+// ring keeps the last max broadcast messages; their seqs are consecutive,
+// so the entry of a seq is found by arithmetic. The buffer grows on demand
+// (doubling from ringInitial up to max), so an idle Session holds no ring
+// at all and a quiet one a small one.
 type ring struct {
 	buf   []ringEntry
+	max   int // capacity limit (RingSize); 0 keeps nothing
 	start int // index of the oldest entry
 	n     int
 }
 
+// ringInitial is the first buffer a ring allocates.
+const ringInitial = 16
+
 func (r *ring) add(e ringEntry) {
-	if len(r.buf) == 0 {
+	if r.max == 0 {
 		return
+	}
+	if r.n == len(r.buf) && len(r.buf) < r.max {
+		r.grow()
 	}
 	if r.n < len(r.buf) {
 		r.buf[(r.start+r.n)%len(r.buf)] = e
@@ -512,6 +521,15 @@ func (r *ring) add(e ringEntry) {
 	}
 	r.buf[r.start] = e
 	r.start = (r.start + 1) % len(r.buf)
+}
+
+// grow doubles the buffer (within max), oldest entry first.
+func (r *ring) grow() {
+	next := make([]ringEntry, min(max(ringInitial, 2*len(r.buf)), r.max))
+	for i := range r.n {
+		next[i] = r.buf[(r.start+i)%len(r.buf)]
+	}
+	r.buf, r.start = next, 0
 }
 
 // holds reports whether the message with seq is in the ring.
