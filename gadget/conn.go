@@ -160,6 +160,9 @@ func (c *conn) writeItems(items []item, flushing bool) error {
 		if err := c.ws.WriteMessage(websocket.TextMessage, it.data); err != nil {
 			return err
 		}
+		if !it.arrived.IsZero() {
+			c.g.cfg.Metrics.latency.Observe(time.Since(it.arrived).Seconds())
+		}
 		written++
 	}
 	return nil

@@ -1,6 +1,9 @@
 package gadget
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // item is one frame waiting in an outbox.
 type item struct {
@@ -10,6 +13,10 @@ type item struct {
 	// drops it from the queue. Replies, errors and the state that follows a
 	// subscribe are not replaceable.
 	replaceable bool
+	// arrived is when the event this frame carries reached the relay from
+	// upstream (zero: not an event, or unknown); the writer observes the
+	// relay latency when it writes the frame.
+	arrived time.Time
 }
 
 // outbox is a connection's bounded send queue. The Stream pushes into it
@@ -41,6 +48,16 @@ func (o *outbox) signal() {
 // caller then closes the connection with 4000); a push to a closed outbox
 // is ignored and reports true.
 func (o *outbox) push(data []byte, replaceable bool) bool {
+	return o.pushItem(item{data: data, replaceable: replaceable})
+}
+
+// pushEvent pushes a broadcast event frame that arrived upstream at
+// arrived.
+func (o *outbox) pushEvent(data []byte, arrived time.Time) bool {
+	return o.pushItem(item{data: data, replaceable: true, arrived: arrived})
+}
+
+func (o *outbox) pushItem(it item) bool {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
@@ -51,7 +68,7 @@ func (o *outbox) push(data []byte, replaceable bool) bool {
 		return false
 	}
 	o.counted++
-	o.items = append(o.items, item{data: data, replaceable: replaceable})
+	o.items = append(o.items, it)
 	o.mu.Unlock()
 	o.signal()
 	return true

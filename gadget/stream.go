@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -170,6 +171,14 @@ func (s *Stream) SetAllowedNodes(nodes []string) {
 // it becomes the node's snapshot state. If data cannot be marshalled the
 // event is still sent, with "data":null, and the failure is logged.
 func (s *Stream) Event(node, event, source, requestID string, data any, state any) {
+	s.EventAt(time.Time{}, node, event, source, requestID, data, state)
+}
+
+// EventAt is Event for a notification that reached the relay at arrived:
+// each connection's writer observes finesse_relay_event_relay_latency_seconds
+// (arrived → written to the WebSocket) when it writes the frame. A zero
+// arrived observes nothing.
+func (s *Stream) EventAt(arrived time.Time, node, event, source, requestID string, data any, state any) {
 	e := s.encoders.Get().(*encoder)
 	e.buf.Reset()
 	e.buf.Write(appendEventTail(e.buf.AvailableBuffer(), node, event, source, requestID))
@@ -190,7 +199,7 @@ func (s *Stream) Event(node, event, source, requestID string, data any, state an
 		if state != nil {
 			s.setStateLocked(node, state, nil)
 		}
-		s.fanoutLocked(node, frame)
+		s.fanoutLocked(node, frame, arrived)
 	}
 	s.mu.Unlock()
 	s.putEncoder(e)
@@ -221,7 +230,7 @@ func (s *Stream) State(node string, data any) {
 	} else {
 		s.setStateLocked(node, data, enc)
 	}
-	s.fanoutLocked(node, frame)
+	s.fanoutLocked(node, frame, time.Time{})
 }
 
 // Status broadcasts the upstream status
@@ -238,7 +247,7 @@ func (s *Stream) Status(upstream, side, host string) {
 	frame := statusFrame(s.seq, st)
 	s.ring.add(ringEntry{seq: s.seq, data: frame})
 	s.status, s.hasStatus = st, true
-	s.fanoutLocked("", frame)
+	s.fanoutLocked("", frame, time.Time{})
 }
 
 // End closes every attached connection and refuses new ones. The close
@@ -407,7 +416,7 @@ func (s *Stream) visibleLocked(m *member, node string) bool {
 }
 
 // fanoutLocked offers frame to every connection that may see node.
-func (s *Stream) fanoutLocked(node string, frame []byte) {
+func (s *Stream) fanoutLocked(node string, frame []byte, arrived time.Time) {
 	restricted := false
 	if node != "" && len(s.allowed) > 0 {
 		_, restricted = s.allowed[node]
@@ -418,7 +427,7 @@ func (s *Stream) fanoutLocked(node string, frame []byte) {
 				continue
 			}
 		}
-		if !m.out.push(frame, true) {
+		if !m.out.pushEvent(frame, arrived) {
 			m.kick(CloseQueueOverflow, reasonQueueOverflow, false)
 		}
 	}

@@ -126,6 +126,11 @@ func (h *harness) nextUpdate(t *testing.T) finesse.Update {
 	t.Helper()
 	select {
 	case u := <-h.updates:
+		// Every update says when its message was read (the relay's latency
+		// metric starts there).
+		if u.Received.IsZero() || time.Since(u.Received) > 5*time.Second {
+			t.Errorf("update on %s: Received %v", u.Node, u.Received)
+		}
 		return u
 	case err := <-h.runErr:
 		h.runErr <- err

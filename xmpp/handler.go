@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"mellium.im/xmlstream"
@@ -62,6 +63,7 @@ type rawItem struct {
 // handleMessage decodes a pubsub event message. Only the pubsub service
 // may send events: anything else could be forged by another user.
 func (c *Client) handleMessage(d *xml.Decoder, start xml.StartElement) error {
+	received := time.Now()
 	items, isEvent, err := readEventItems(d)
 	if err != nil {
 		return err
@@ -88,6 +90,7 @@ func (c *Client) handleMessage(d *xml.Decoder, start xml.StartElement) error {
 			continue
 		}
 		c.updates.Add(1)
+		u.Received = received
 		if c.cfg.OnUpdate != nil {
 			c.cfg.OnUpdate(u)
 		}

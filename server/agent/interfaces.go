@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"time"
 
 	"finesse-relay/xmpp/finesse"
 )
@@ -53,7 +54,9 @@ type Finesse interface {
 type Publisher interface {
 	SetIdentity(loginID string, roles []string)
 	SetAllowedNodes(nodes []string)
-	Event(node, event, source, requestID string, data any, state any)
+	// EventAt relays one notification that reached the relay at arrived
+	// (Update.Received; zero when unknown).
+	EventAt(arrived time.Time, node, event, source, requestID string, data any, state any)
 	State(node string, data any)
 	Status(upstream, side, host string)
 	End(reason string)

@@ -87,7 +87,7 @@ func (c *stateCache) applyLocked(u finesse.Update) {
 	if state != nil {
 		c.states[u.Node] = state
 	}
-	c.pub.Event(u.Node, string(u.Event), u.Source, u.RequestID, data, state)
+	c.pub.EventAt(u.Received, u.Node, string(u.Event), u.Source, u.RequestID, data, state)
 }
 
 // rawData is what browsers get when the data could not be decoded.

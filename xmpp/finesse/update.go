@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // Event says what happened to the object a notification describes.
@@ -38,6 +39,10 @@ type Update struct {
 	// still escaped as XML (an "&" in a value is "&amp;" here), and never
 	// share memory with the input. DecodeData turns them into an Object.
 	Data []byte
+	// Received is when the transport read the message that carried the
+	// notification (zero when unknown, e.g. parsed from a document). The
+	// relay measures its own latency from it.
+	Received time.Time
 }
 
 // ParseUpdate decodes an <Update> document (already unescaped: the text a
