@@ -270,6 +270,23 @@ func sampleProc(pid int) (Sample, error) {
 	return s, err
 }
 
+// noFileSoftLimit is the soft "Max open files" of pid (0: unknown).
+func noFileSoftLimit(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/limits")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Max open files"); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				n, _ := strconv.Atoi(f[0])
+				return n
+			}
+		}
+	}
+	return 0
+}
+
 // procCPU is utime + stime of pid.
 func procCPU(pid int) (time.Duration, error) {
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")

@@ -176,6 +176,9 @@ func (r *run) perSession(before, after Sample, n int) {
 	r.res.add("relay RSS total", float64(after.RSS)/(1<<20), "MiB", "", nil)
 }
 
+// fdHeadroom is what the relay needs besides two descriptors per session.
+const fdHeadroom = 400
+
 // --- scenarios -----------------------------------------------------------
 
 // steady signs n agents in with one tab each, measures the idle CPU, then
@@ -314,6 +317,16 @@ func (r *run) tabs(ctx context.Context, n, k int) error {
 // scale signs n agents in (one tab each, parallel at a time) and measures
 // the relay's cost per session and its CPU at idle.
 func (r *run) scale(ctx context.Context, n, parallel int, idleFor time.Duration) error {
+	// Two descriptors per session (WebSocket, XMPP) plus a reserve for the
+	// listeners and the REST pool: without CAP_SYS_RESOURCE the relay
+	// cannot lift its hard limit, and sessions beyond it would hang.
+	if lim := noFileSoftLimit(r.st.relay.pid()); lim > 0 && 2*n+fdHeadroom > lim {
+		capped := (lim - fdHeadroom) / 2
+		r.progress("%s: the relay's RLIMIT_NOFILE is %d: %d sessions instead of %d", r.res.Name, lim, capped, n)
+		r.res.add("relay RLIMIT_NOFILE (caps the sessions)", float64(lim), "", "", nil)
+		n = capped
+		r.res.Agents = n
+	}
 	ids := AgentIDs(n)
 	before, err := r.st.sampleRelay(ctx)
 	if err != nil {
