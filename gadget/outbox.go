@@ -20,8 +20,8 @@ type item struct {
 }
 
 // outbox is a connection's bounded send queue. The Stream pushes into it
-// (under the Stream lock) and the connection's writer goroutine takes from
-// it. Only items pushed with push count against the limit; a batch (the
+// (under the Stream lock) and the connection's writer goroutine, started by
+// notify while there is something to write, takes from it. Only items pushed with push count against the limit; a batch (the
 // welcome plus its snapshot or replay) never does, so a resume of up to
 // RingSize messages cannot overflow a small queue.
 type outbox struct {
@@ -30,17 +30,19 @@ type outbox struct {
 	counted int  // items pushed with push since the last take
 	limit   int  // max counted items waiting
 	closed  bool // no more pushes are accepted (they are ignored)
-	wake    chan struct{}
+	// notify, set before the outbox is shared, is called (outside the
+	// lock) after every push: it starts the connection's writer when none
+	// is running. It must not block.
+	notify func()
 }
 
 func newOutbox(limit int) *outbox {
-	return &outbox{limit: limit, wake: make(chan struct{}, 1)}
+	return &outbox{limit: limit}
 }
 
 func (o *outbox) signal() {
-	select {
-	case o.wake <- struct{}{}:
-	default:
+	if o.notify != nil {
+		o.notify()
 	}
 }
 
