@@ -57,6 +57,9 @@ type Options struct {
 	Scenarios []string
 	// Sessions is the scale scenarios' size (default 10,000).
 	Sessions int
+	// Agents, when set, is every other scenario's size (steady, tabs,
+	// signin-storm, failover, throughput) instead of the issue's.
+	Agents int
 	// RelaySet are extra --set KEY=VALUE for the relay (A/B runs).
 	RelaySet []string
 	// Progress receives one line at a time (nil: discarded).
@@ -106,6 +109,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Sessions = 10000
 	}
 	sz := sizesFor(o)
+	if o.Agents > 0 {
+		sz.steadyAgents, sz.tabsAgents, sz.storm, sz.failover, sz.tputAgents = o.Agents, o.Agents, o.Agents, o.Agents, o.Agents
+		sz.steadyRate = 0.1 * float64(o.Agents)
+		sz.steadyDirects = min(sz.steadyDirects, o.Agents)
+	}
 	rep := &Report{Started: time.Now(), Machine: machine(), Quick: o.Quick}
 	defer func() {
 		rep.Elapsed = time.Since(rep.Started).Round(time.Second).String()
@@ -185,6 +193,7 @@ func Main(ctx context.Context, exe string, args []string, stdout, stderr io.Writ
 	fs.BoolVar(&o.Quick, "quick", false, "every scenario at small sizes, under a minute (targets not judged)")
 	scen := fs.String("scenarios", strings.Join(scenarioNames, ","), "comma-separated scenarios to run")
 	fs.IntVar(&o.Sessions, "sessions", 10000, "sessions of the scale scenarios (at most 10000, the simulator's agents)")
+	fs.IntVar(&o.Agents, "agents", 0, "agents of every other scenario (0: 2,000 for steady, storm and failover, 1,000 for tabs and throughput; --quick: fewer)")
 	out := fs.String("out", "", "also write the report as JSON to this file")
 	timeout := fs.Duration("timeout", 20*time.Minute, "give up when the whole run takes longer")
 	var set multiFlag
@@ -206,6 +215,10 @@ func Main(ctx context.Context, exe string, args []string, stdout, stderr io.Writ
 			fmt.Fprintf(stderr, "finesse-relay: bench: --scenarios: unknown %q (want %s)\n", s, strings.Join(scenarioNames, ", "))
 			return exitConfig
 		}
+	}
+	if o.Agents < 0 || o.Agents > 10000 {
+		fmt.Fprintln(stderr, "finesse-relay: bench: --agents: want 0..10000")
+		return exitConfig
 	}
 	if o.Sessions < 1 || o.Sessions > 10000 {
 		fmt.Fprintln(stderr, "finesse-relay: bench: --sessions: want 1..10000")

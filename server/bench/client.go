@@ -279,7 +279,8 @@ func (r *Relay) OpenTab(ctx context.Context, ticket string, onMsg OnMsg) (*Tab, 
 }
 
 // Resume opens a new connection for the tab old (closed) with since and
-// stream set from what old saw; the new Tab carries old's counters on.
+// stream set from what old saw; the new Tab carries old's counters on. It
+// returns after the welcome (the upstream may be down meanwhile).
 func (r *Relay) Resume(ctx context.Context, ticket string, old *Tab, onMsg OnMsg) (*Tab, error) {
 	return r.openTab(ctx, ticket, old, onMsg)
 }
@@ -315,7 +316,7 @@ func (r *Relay) openTab(ctx context.Context, ticket string, old *Tab, onMsg OnMs
 			return nil, fmt.Errorf("tab: not JSON: %.64q", b)
 		}
 		t.account(&m, old != nil)
-		up = m.Type == "status" && m.Upstream == "up"
+		up = (m.Type == "status" && m.Upstream == "up") || (old != nil && m.Type == "welcome")
 		if onMsg != nil {
 			onMsg(&m, len(b), time.Now())
 		}
