@@ -48,6 +48,9 @@ var scenarioNames = []string{"steady", "tabs", "scale-websocket", "scale-tls", "
 type Options struct {
 	// Exe is the finesse-relay binary the children run ("sim", "serve").
 	Exe string
+	// RelayExe, when set, runs `serve` instead of Exe: A/B runs of two
+	// builds with the same simulator and load generator.
+	RelayExe string
 	// Env is added to the children's environment.
 	Env []string
 	// Quick runs every scenario at small sizes (under a minute); targets
@@ -155,7 +158,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Results = append(rep.Results, res)
 		t0 := time.Now()
 		o.Progress("%s: starting the simulator (%d agents) and the relay (XMPP over %s)", name, agents, transport)
-		st, err := startStack(ctx, stackOptions{exe: o.Exe, env: o.Env, agents: agents, transport: transport, relaySet: o.RelaySet})
+		st, err := startStack(ctx, stackOptions{exe: o.Exe, relayExe: o.RelayExe, env: o.Env, agents: agents, transport: transport, relaySet: o.RelaySet})
 		if err == nil {
 			r := &run{st: st, tr: newTracker(), progress: o.Progress, res: res}
 			err = body(ctx, r)
@@ -197,6 +200,7 @@ func Main(ctx context.Context, exe string, args []string, stdout, stderr io.Writ
 	out := fs.String("out", "", "also write the report as JSON to this file")
 	timeout := fs.Duration("timeout", 20*time.Minute, "give up when the whole run takes longer")
 	var set multiFlag
+	fs.StringVar(&o.RelayExe, "relay-exe", "", "run `serve` from this finesse-relay binary instead (A/B of two builds; same simulator and load)")
 	fs.Var(&set, "relay-set", "extra KEY=VALUE for the relay (repeatable), e.g. UPSTREAM_CONNECT_CONCURRENCY=4096")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: finesse-relay bench [flags]\n\nRuns the simulator and the relay as two processes, drives them from this one and\nmeasures the relay process alone. Scenarios: %s.\n\nflags:\n", strings.Join(scenarioNames, ", "))

@@ -114,6 +114,7 @@ type stack struct {
 // stackOptions configure startStack.
 type stackOptions struct {
 	exe       string   // finesse-relay (or a test binary acting as it)
+	relayExe  string   // the relay's binary when not exe
 	env       []string // extra environment of both children
 	agents    int
 	transport string
@@ -155,7 +156,11 @@ func startStack(ctx context.Context, o stackOptions) (st *stack, err error) {
 	for _, s := range o.relaySet {
 		args = append(args, "--set", s)
 	}
-	if st.relay, err = startProc("relay", o.exe, args, o.env); err != nil {
+	relayExe := o.exe
+	if o.relayExe != "" {
+		relayExe = o.relayExe
+	}
+	if st.relay, err = startProc("relay", relayExe, args, o.env); err != nil {
 		return st, err
 	}
 	st.rl = NewRelay(st.base)
