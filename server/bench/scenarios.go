@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -444,13 +445,24 @@ func (r *run) failover(ctx context.Context, n int) error {
 	}
 	r.res.add("agents up on side B", float64(upCount.Load()), "", fmt.Sprint("= ", n), func(v float64) bool { return int(v) == n })
 	r.res.add("every session up on B", last.Seconds(), "s", "< 10", less(10))
-	// One change per agent on side B: every tab must get it.
+	// One change per agent on side B: every tab must get it. An agent that
+	// Finesse logged out meanwhile (no XMPP session on either side for the
+	// forced-logout delay, 60 s) is signed in again instead, and counted.
+	var loggedOut atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(64)
 	for _, id := range ids {
-		g.Go(func() error { return r.tr.change(gctx, r.st.up, 1, id, StateBody(0), 1, false) })
+		g.Go(func() error {
+			err := r.tr.change(gctx, r.st.up, 1, id, StateBody(0), 1, false)
+			if err != nil && strings.Contains(err.Error(), "from LOGOUT") {
+				loggedOut.Add(1)
+				err = r.tr.change(gctx, r.st.up, 1, id, LoginBody(id), 1, false)
+			}
+			return err
+		})
 	}
 	err = g.Wait()
+	r.res.add("agents Finesse logged out meanwhile (no XMPP session for 60 s)", float64(loggedOut.Load()), "", "0", lessEq(0))
 	lost := r.tr.forget()
 	var gaps, resumed, snap int
 	for _, a := range agents {
