@@ -218,7 +218,8 @@ func TestQuickScenarios(t *testing.T) {
 func benchRig(b *testing.B, k int) (*run, *Direct) {
 	b.Helper()
 	exe := relayBinary(b)
-	st, err := startStack(context.Background(), stackOptions{exe: exe, agents: 2, transport: "websocket"})
+	// BENCH_RELAY_EXE runs another build's relay: benchstat between builds.
+	st, err := startStack(context.Background(), stackOptions{exe: exe, relayExe: os.Getenv("BENCH_RELAY_EXE"), agents: 2, transport: "websocket"})
 	if err != nil {
 		b.Fatal(err)
 	}
