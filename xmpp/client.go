@@ -159,7 +159,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		svcRes:   make(map[string]struct{}),
 	}
 	c.life, c.endLife = context.WithCancelCause(context.Background())
-	c.log = cfg.Logger.Named("xmpp").With(zap.String("jid", c.jid.String()), zap.String("transport", string(cfg.Transport)))
+	c.log = cfg.Logger.Named("xmpp").WithLazy(zap.String("jid", c.jid.String()), zap.String("transport", string(cfg.Transport))) // cloned at the first log line
 	if c.jid.Resourcepart() != cfg.Resource {
 		c.log.Warn("server bound another resource than the one requested", zap.String("requested", cfg.Resource))
 	}

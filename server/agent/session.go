@@ -56,7 +56,7 @@ func newSession(m *Manager, parent context.Context, user *finesse.User, creds Cr
 	ctx, cancel := context.WithCancelCause(parent)
 	s := &Session{
 		m: m, loginID: user.LoginID, roles: slices.Clone(user.Roles), user: user, creds: creds,
-		log: m.log.With(zap.String("agent", user.LoginID)),
+		log: m.log.WithLazy(zap.String("agent", user.LoginID)), // the core is cloned at the first log line, not per session
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		side: m.cfg.Sides[0],
 	}
