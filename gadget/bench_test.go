@@ -42,6 +42,13 @@ func BenchmarkStreamEvent(b *testing.B) {
 			var kmu sync.Mutex
 			for range n {
 				m := newMember(1<<20, func(int, string, bool) { kmu.Lock(); kicked++; kmu.Unlock() })
+				wake := make(chan struct{}, 1)
+				m.out.notify = func() {
+					select {
+					case wake <- struct{}{}:
+					default:
+					}
+				}
 				if err := s.attach(m, resumePoint{}, 25); err != nil {
 					b.Fatal(err)
 				}
@@ -51,7 +58,7 @@ func BenchmarkStreamEvent(b *testing.B) {
 					var items []item
 					for {
 						select {
-						case <-m.out.wake:
+						case <-wake:
 							items = m.out.take(items)
 						case <-stop:
 							return

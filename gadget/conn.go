@@ -22,10 +22,13 @@ type closeInfo struct {
 	frame  bool   // send a close frame (false: the peer closed, or the socket failed)
 }
 
-// conn is one browser connection: the handler goroutine reads, one writer
-// goroutine writes. Either side ends the connection through closeWith; the
-// writer sends the close frame, waits (closeGrace) for the reader to see the
-// peer's answer, and closes the socket.
+// conn is one browser connection: the handler goroutine reads; a writer
+// goroutine runs only while frames wait (started by the outbox's notify,
+// gone once the queue is empty), and a timer sends the heartbeat pings. At
+// rest a connection has one goroutine, the reader. Either side ends the
+// connection through closeWith; a last writer flushes if asked, sends the
+// close frame, waits (closeGrace) for the reader to see the peer's answer,
+// and closes the socket.
 type conn struct {
 	g      *Gateway
 	ws     *websocket.Conn
@@ -36,7 +39,13 @@ type conn struct {
 	ci         closeInfo     // set once, before closing is closed
 	closing    chan struct{} // closed by closeWith
 	readerDone chan struct{} // closed when the reader returns
-	writerDone chan struct{} // closed when the writer returns
+	writerDone chan struct{} // closed when the last writer has closed the socket
+
+	wmu       sync.Mutex
+	writing   bool        // a writer goroutine is running
+	finished  bool        // the last writer is done: no more writers, no more pings
+	heartbeat *time.Timer // sends a ping every Heartbeat
+	pinging   sync.WaitGroup
 
 	// Reader-only state.
 	bad    []time.Time // recent refused messages
@@ -62,6 +71,7 @@ func newConn(g *Gateway, ws *websocket.Conn, s *Stream) *conn {
 	c.m = newMember(q, func(code int, reason string, flush bool) {
 		c.closeWith(closeInfo{code: code, reason: reason, flush: flush, frame: true})
 	})
+	c.m.out.notify = c.wakeWriter
 	return c
 }
 
@@ -73,6 +83,7 @@ func (c *conn) closeWith(ci closeInfo) {
 		c.m.out.close()
 		close(c.closing)
 	})
+	c.wakeWriter() // the last writer closes
 }
 
 // serve runs the connection until it is closed and both goroutines are done.
@@ -83,10 +94,13 @@ func (c *conn) serve(rp resumePoint) {
 		c.closeWith(closeInfo{code: code, reason: reason, frame: true})
 	}
 	g.cfg.Metrics.connections.Inc()
-	go c.writeLoop() // owned: serve waits for writerDone
+	c.wmu.Lock()
+	c.heartbeat = time.AfterFunc(g.cfg.Heartbeat, c.ping)
+	c.wmu.Unlock()
 	c.readLoop()
 	c.stream.detach(c.m)
 	<-c.writerDone
+	c.pinging.Wait()
 	_ = c.ws.Close()
 	g.cfg.Metrics.connections.Dec()
 
@@ -115,29 +129,78 @@ func droppedReason(ci closeInfo) string {
 
 // ---- writer ----
 
-func (c *conn) writeLoop() {
-	defer close(c.writerDone)
-	ping := time.NewTicker(c.g.cfg.Heartbeat)
-	defer ping.Stop()
+// wakeWriter starts a writer unless one is running or the last one is
+// done. It never blocks.
+func (c *conn) wakeWriter() {
+	c.wmu.Lock()
+	if c.writing || c.finished {
+		c.wmu.Unlock()
+		return
+	}
+	c.writing = true
+	c.wmu.Unlock()
+	go c.write() // owned: the last writer closes writerDone, which serve waits for
+}
+
+// write writes what waits until the queue is empty, then exits; once the
+// connection is closing it finishes it.
+func (c *conn) write() {
 	var items []item
 	for {
 		select {
-		case <-c.m.out.wake:
-			items = c.m.out.take(items)
-			if err := c.writeItems(items, false); err != nil {
-				c.writeFailed(err)
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.g.cfg.WriteTimeout)); err != nil {
-				c.writeFailed(err)
-				return
-			}
 		case <-c.closing:
 			c.finish(items)
+			c.wmu.Lock()
+			c.finished, c.writing = true, false
+			if c.heartbeat != nil {
+				c.heartbeat.Stop()
+			}
+			c.wmu.Unlock()
+			close(c.writerDone)
 			return
+		default:
 		}
+		if items = c.m.out.take(items); len(items) > 0 {
+			if err := c.writeItems(items, false); err != nil {
+				c.writeFailed(err) // closing now: the next turn finishes
+			}
+			continue
+		}
+		c.wmu.Lock()
+		select {
+		case <-c.closing:
+		default:
+			if c.m.out.pending() == 0 {
+				c.writing = false
+				c.wmu.Unlock()
+				clear(items)
+				return
+			}
+		}
+		c.wmu.Unlock()
 	}
+}
+
+// ping is the heartbeat timer's function: one ping, then the next.
+func (c *conn) ping() {
+	c.wmu.Lock()
+	if c.finished {
+		c.wmu.Unlock()
+		return
+	}
+	c.pinging.Add(1)
+	c.wmu.Unlock()
+	defer c.pinging.Done()
+	// WriteControl may run concurrently with a writer's WriteMessage.
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.g.cfg.WriteTimeout)); err != nil {
+		c.writeFailed(err)
+		return
+	}
+	c.wmu.Lock()
+	if !c.finished {
+		c.heartbeat.Reset(c.g.cfg.Heartbeat)
+	}
+	c.wmu.Unlock()
 }
 
 // writeItems writes frames in order. Unless flushing, it stops early when a
@@ -160,6 +223,9 @@ func (c *conn) writeItems(items []item, flushing bool) error {
 		}
 		if err := c.ws.WriteMessage(websocket.TextMessage, it.data); err != nil {
 			return err
+		}
+		if !it.arrived.IsZero() {
+			c.g.cfg.Metrics.latency.Observe(time.Since(it.arrived).Seconds())
 		}
 		written++
 	}

@@ -16,6 +16,7 @@ type Metrics struct {
 	resumes     *prometheus.CounterVec
 	closes      *prometheus.CounterVec
 	badMessages prometheus.Counter
+	latency     prometheus.Histogram
 }
 
 // NewMetrics creates the collectors and registers them with reg:
@@ -27,6 +28,9 @@ type Metrics struct {
 //	finesse_relay_ws_resumes_total{result}           resume requests: replayed (from the ring) or state (fresh snapshot)
 //	finesse_relay_ws_closes_total{code}              closed connections by close code (1006: no close frame)
 //	finesse_relay_ws_bad_messages_total              refused inbound messages
+//	finesse_relay_event_relay_latency_seconds        histogram: an event's arrival from upstream (the XMPP
+//	                                                 message read) → its frame written to a browser's WebSocket,
+//	                                                 one observation per event per connection
 //
 // A nil reg gives working, unregistered collectors. Collectors already
 // registered with reg (a second NewMetrics on the same registry) are reused.
@@ -50,6 +54,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		badMessages: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "finesse_relay_ws_bad_messages_total", Help: "Inbound browser messages refused (bad_request, unknown_type, forbidden, too_large, rate_limited).",
 		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "finesse_relay_event_relay_latency_seconds",
+			Help:    "Time from an event's arrival from the Notification Service to its frame written to a browser WebSocket (per event and connection).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
 	}
 	if reg != nil {
 		m.connections = register(reg, m.connections)
@@ -58,6 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.resumes = register(reg, m.resumes)
 		m.closes = register(reg, m.closes)
 		m.badMessages = register(reg, m.badMessages)
+		m.latency = register(reg, m.latency)
 	}
 	return m
 }

@@ -1,6 +1,9 @@
 package gadget
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // item is one frame waiting in an outbox.
 type item struct {
@@ -10,11 +13,15 @@ type item struct {
 	// drops it from the queue. Replies, errors and the state that follows a
 	// subscribe are not replaceable.
 	replaceable bool
+	// arrived is when the event this frame carries reached the relay from
+	// upstream (zero: not an event, or unknown); the writer observes the
+	// relay latency when it writes the frame.
+	arrived time.Time
 }
 
 // outbox is a connection's bounded send queue. The Stream pushes into it
-// (under the Stream lock) and the connection's writer goroutine takes from
-// it. Only items pushed with push count against the limit; a batch (the
+// (under the Stream lock) and the connection's writer goroutine, started by
+// notify while there is something to write, takes from it. Only items pushed with push count against the limit; a batch (the
 // welcome plus its snapshot or replay) never does, so a resume of up to
 // RingSize messages cannot overflow a small queue.
 type outbox struct {
@@ -23,17 +30,19 @@ type outbox struct {
 	counted int  // items pushed with push since the last take
 	limit   int  // max counted items waiting
 	closed  bool // no more pushes are accepted (they are ignored)
-	wake    chan struct{}
+	// notify, set before the outbox is shared, is called (outside the
+	// lock) after every push: it starts the connection's writer when none
+	// is running. It must not block.
+	notify func()
 }
 
 func newOutbox(limit int) *outbox {
-	return &outbox{limit: limit, wake: make(chan struct{}, 1)}
+	return &outbox{limit: limit}
 }
 
 func (o *outbox) signal() {
-	select {
-	case o.wake <- struct{}{}:
-	default:
+	if o.notify != nil {
+		o.notify()
 	}
 }
 
@@ -41,6 +50,16 @@ func (o *outbox) signal() {
 // caller then closes the connection with 4000); a push to a closed outbox
 // is ignored and reports true.
 func (o *outbox) push(data []byte, replaceable bool) bool {
+	return o.pushItem(item{data: data, replaceable: replaceable})
+}
+
+// pushEvent pushes a broadcast event frame that arrived upstream at
+// arrived.
+func (o *outbox) pushEvent(data []byte, arrived time.Time) bool {
+	return o.pushItem(item{data: data, replaceable: true, arrived: arrived})
+}
+
+func (o *outbox) pushItem(it item) bool {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
@@ -51,7 +70,7 @@ func (o *outbox) push(data []byte, replaceable bool) bool {
 		return false
 	}
 	o.counted++
-	o.items = append(o.items, item{data: data, replaceable: replaceable})
+	o.items = append(o.items, it)
 	o.mu.Unlock()
 	o.signal()
 	return true

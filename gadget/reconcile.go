@@ -1,7 +1,7 @@
 package gadget
 
 import (
-	"strconv"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -23,18 +23,6 @@ func (s *Stream) ReconciledEvent(node, requestID string, data any) {
 		s.log.Error("reconciled event data cannot be marshalled; sending null", zap.String("node", node), zap.Error(err))
 	}
 	e.buf.WriteByte('}')
-	tail := e.buf.Bytes()
-
-	s.mu.Lock()
-	if !s.ended {
-		s.seq++
-		frame := make([]byte, 0, len(eventHead)+20+len(tail))
-		frame = append(frame, eventHead...)
-		frame = strconv.AppendInt(frame, s.seq, 10)
-		frame = append(frame, tail...)
-		s.ring.add(ringEntry{seq: s.seq, node: node, data: frame})
-		s.fanoutLocked(node, frame)
-	}
-	s.mu.Unlock()
+	s.broadcastEvent(time.Time{}, node, e.buf.Bytes(), nil)
 	s.putEncoder(e)
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -125,7 +126,7 @@ func NewStream(cfg StreamConfig) *Stream {
 		log:       cfg.Logger,
 		id:        hex.EncodeToString(id[:]),
 		seq:       -1,
-		ring:      ring{buf: make([]ringEntry, cfg.RingSize)},
+		ring:      ring{max: cfg.RingSize},
 		states:    make(map[string]*nodeState),
 	}
 	s.encoders.New = func() any { return newEncoder() }
@@ -170,6 +171,14 @@ func (s *Stream) SetAllowedNodes(nodes []string) {
 // it becomes the node's snapshot state. If data cannot be marshalled the
 // event is still sent, with "data":null, and the failure is logged.
 func (s *Stream) Event(node, event, source, requestID string, data any, state any) {
+	s.EventAt(time.Time{}, node, event, source, requestID, data, state)
+}
+
+// EventAt is Event for a notification that reached the relay at arrived:
+// each connection's writer observes finesse_relay_event_relay_latency_seconds
+// (arrived → written to the WebSocket) when it writes the frame. A zero
+// arrived observes nothing.
+func (s *Stream) EventAt(arrived time.Time, node, event, source, requestID string, data any, state any) {
 	e := s.encoders.Get().(*encoder)
 	e.buf.Reset()
 	e.buf.Write(appendEventTail(e.buf.AvailableBuffer(), node, event, source, requestID))
@@ -177,23 +186,29 @@ func (s *Stream) Event(node, event, source, requestID string, data any, state an
 		s.log.Error("event data cannot be marshalled; sending null", zap.String("node", node), zap.Error(err))
 	}
 	e.buf.WriteByte('}')
-	tail := e.buf.Bytes()
-
-	s.mu.Lock()
-	if !s.ended {
-		s.seq++
-		frame := make([]byte, 0, len(eventHead)+20+len(tail))
-		frame = append(frame, eventHead...)
-		frame = strconv.AppendInt(frame, s.seq, 10)
-		frame = append(frame, tail...)
-		s.ring.add(ringEntry{seq: s.seq, node: node, data: frame})
-		if state != nil {
-			s.setStateLocked(node, state, nil)
-		}
-		s.fanoutLocked(node, frame)
-	}
-	s.mu.Unlock()
+	s.broadcastEvent(arrived, node, e.buf.Bytes(), state)
 	s.putEncoder(e)
+}
+
+// broadcastEvent numbers an event frame whose tail (everything after the
+// seq) is encoded, keeps it in the ring, makes state (when not nil) the
+// node's snapshot state, and offers it to every connection.
+func (s *Stream) broadcastEvent(arrived time.Time, node string, tail []byte, state any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	s.seq++
+	frame := make([]byte, 0, len(eventHead)+20+len(tail))
+	frame = append(frame, eventHead...)
+	frame = strconv.AppendInt(frame, s.seq, 10)
+	frame = append(frame, tail...)
+	s.ring.add(ringEntry{seq: s.seq, node: node, data: frame})
+	if state != nil {
+		s.setStateLocked(node, state, nil)
+	}
+	s.fanoutLocked(node, frame, arrived)
 }
 
 // State broadcasts a fresh full state of node ({"type":"state"}) and makes
@@ -221,7 +236,7 @@ func (s *Stream) State(node string, data any) {
 	} else {
 		s.setStateLocked(node, data, enc)
 	}
-	s.fanoutLocked(node, frame)
+	s.fanoutLocked(node, frame, time.Time{})
 }
 
 // Status broadcasts the upstream status
@@ -238,7 +253,7 @@ func (s *Stream) Status(upstream, side, host string) {
 	frame := statusFrame(s.seq, st)
 	s.ring.add(ringEntry{seq: s.seq, data: frame})
 	s.status, s.hasStatus = st, true
-	s.fanoutLocked("", frame)
+	s.fanoutLocked("", frame, time.Time{})
 }
 
 // End closes every attached connection and refuses new ones. The close
@@ -407,7 +422,7 @@ func (s *Stream) visibleLocked(m *member, node string) bool {
 }
 
 // fanoutLocked offers frame to every connection that may see node.
-func (s *Stream) fanoutLocked(node string, frame []byte) {
+func (s *Stream) fanoutLocked(node string, frame []byte, arrived time.Time) {
 	restricted := false
 	if node != "" && len(s.allowed) > 0 {
 		_, restricted = s.allowed[node]
@@ -418,7 +433,7 @@ func (s *Stream) fanoutLocked(node string, frame []byte) {
 				continue
 			}
 		}
-		if !m.out.push(frame, true) {
+		if !m.out.pushEvent(frame, arrived) {
 			m.kick(CloseQueueOverflow, reasonQueueOverflow, false)
 		}
 	}
@@ -493,17 +508,26 @@ type ringEntry struct {
 	data []byte
 }
 
-// ring keeps the last len(buf) broadcast messages; their seqs are
-// consecutive, so the entry of a seq is found by arithmetic.
+// ring keeps the last max broadcast messages; their seqs are consecutive,
+// so the entry of a seq is found by arithmetic. The buffer grows on demand
+// (doubling from ringInitial up to max), so an idle Session holds no ring
+// at all and a quiet one a small one.
 type ring struct {
 	buf   []ringEntry
+	max   int // capacity limit (RingSize); 0 keeps nothing
 	start int // index of the oldest entry
 	n     int
 }
 
+// ringInitial is the first buffer a ring allocates.
+const ringInitial = 16
+
 func (r *ring) add(e ringEntry) {
-	if len(r.buf) == 0 {
+	if r.max == 0 {
 		return
+	}
+	if r.n == len(r.buf) && len(r.buf) < r.max {
+		r.grow()
 	}
 	if r.n < len(r.buf) {
 		r.buf[(r.start+r.n)%len(r.buf)] = e
@@ -512,6 +536,15 @@ func (r *ring) add(e ringEntry) {
 	}
 	r.buf[r.start] = e
 	r.start = (r.start + 1) % len(r.buf)
+}
+
+// grow doubles the buffer (within max), oldest entry first.
+func (r *ring) grow() {
+	next := make([]ringEntry, min(max(ringInitial, 2*len(r.buf)), r.max))
+	for i := range r.n {
+		next[i] = r.buf[(r.start+i)%len(r.buf)]
+	}
+	r.buf, r.start = next, 0
 }
 
 // holds reports whether the message with seq is in the ring.

@@ -246,7 +246,7 @@ func TestStreamEnded(t *testing.T) {
 }
 
 func TestRingWraps(t *testing.T) {
-	r := ring{buf: make([]ringEntry, 3)}
+	r := ring{max: 3}
 	for i := range int64(7) {
 		r.add(ringEntry{seq: i})
 	}
@@ -259,6 +259,51 @@ func TestRingWraps(t *testing.T) {
 	r.from(6, func(e *ringEntry) { got = append(got, e.seq) })
 	if fmt.Sprint(got) != "[6]" {
 		t.Fatalf("from(6) = %v", got)
+	}
+}
+
+// TestRingGrowsOnDemand: nothing is allocated before the first message;
+// the buffer doubles from ringInitial up to max and keeps the order across
+// growth, including growth that happens after a wrap could not (it only
+// grows while not full).
+func TestRingGrowsOnDemand(t *testing.T) {
+	tests := []struct {
+		max, adds int
+		wantCap   int
+		wantFirst int64
+	}{
+		{max: 1024, adds: 0, wantCap: 0, wantFirst: -1},
+		{max: 1024, adds: 1, wantCap: ringInitial, wantFirst: 0},
+		{max: 1024, adds: ringInitial + 1, wantCap: 2 * ringInitial, wantFirst: 0},
+		{max: 1024, adds: 1000, wantCap: 1024, wantFirst: 0},
+		{max: 1024, adds: 3000, wantCap: 1024, wantFirst: 3000 - 1024},
+		{max: 40, adds: 100, wantCap: 40, wantFirst: 60},
+		{max: 0, adds: 5, wantCap: 0, wantFirst: -1},
+	}
+	for _, tt := range tests {
+		r := ring{max: tt.max}
+		for i := range int64(tt.adds) {
+			r.add(ringEntry{seq: i})
+		}
+		if cap(r.buf) != tt.wantCap {
+			t.Errorf("max %d, %d adds: buffer of %d, want %d", tt.max, tt.adds, cap(r.buf), tt.wantCap)
+		}
+		var got []int64
+		r.from(0, func(e *ringEntry) { got = append(got, e.seq) })
+		if tt.wantFirst < 0 {
+			if len(got) != 0 {
+				t.Errorf("max %d, %d adds: holds %v", tt.max, tt.adds, got)
+			}
+			continue
+		}
+		for i, seq := range got {
+			if seq != tt.wantFirst+int64(i) {
+				t.Fatalf("max %d, %d adds: entry %d is seq %d, want %d (order lost in growth)", tt.max, tt.adds, i, seq, tt.wantFirst+int64(i))
+			}
+		}
+		if len(got) != min(tt.adds, tt.max) || !r.holds(tt.wantFirst) || r.holds(tt.wantFirst-1) {
+			t.Errorf("max %d, %d adds: %d entries from %d", tt.max, tt.adds, len(got), tt.wantFirst)
+		}
 	}
 }
 

@@ -86,6 +86,7 @@ scripts/redis-stop.sh >/dev/null 2>&1 || true; FINESSE_REDIS_URL=$(scripts/redis
 step "go test -race ./..."
 export CI="${CI:-}"
 go test -race -count=1 -timeout 15m ./...
+step "finesse-relay bench --quick (simulator and relay as processes)"; go run ./server bench --quick --out "$ROOT/test-artifacts/bench-quick.json"
 
 # ---- 5. Node: protocol test from the README contract, JS client unit tests, browser tests ----
 if [ -d web/test ]; then

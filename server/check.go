@@ -48,6 +48,11 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	for _, w := range cfg.Warnings {
 		c.warn("%s", w)
 	}
+	if l := raiseNoFileLimit(fdsWanted); l.sessions() < plannedSessions {
+		c.warn("file descriptors: RLIMIT_NOFILE %d (hard %d) leaves room for about %d sessions; %d sessions need %d (2 per session): raise LimitNOFILE in the service unit or ulimit -n", l.Soft, l.Hard, l.sessions(), plannedSessions, fdsWanted)
+	} else {
+		c.ok("file descriptors: RLIMIT_NOFILE %d, room for about %d sessions", l.Soft, l.sessions())
+	}
 	if cfg.Certificate != nil && cfg.Certificate.Leaf != nil {
 		leaf := cfg.Certificate.Leaf
 		days := int(time.Until(leaf.NotAfter).Hours() / 24)

@@ -98,20 +98,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // demoConfig points the relay at the simulator.
 func demoConfig(s *sim.Sim, secret, base, host, port, origins string) (*Config, error) {
 	ep := s.Endpoints()
-	set := map[string]string{
-		"LISTEN_HOST": host, "server.port": port, "PUBLIC_URL": base,
-		"IDS_URL": ep.IdSURL, "REDIRECT_URI": base + "/idscallback",
-		"client_id": demoClientID, "client_secret": secret,
-		"LOG_FORMAT": "console", "SESSION_GRACE": "30s", "allowedOrigins": origins,
-		"STORE": "memory",
-	}
-	for _, side := range ep.Sides {
-		p := "FINESSE_" + side.Name + "_"
-		set[p+"HOST"] = side.Host
-		set[p+"HTTPS_PORT"] = strconv.Itoa(side.HTTPSPort)
-		set[p+"XMPP_TRANSPORT"] = "websocket"
-		set[p+"XMPP_PORT"] = strconv.Itoa(side.HTTPSPort)
-	}
+	set := simRelaySettings(ep, secret, base, "websocket")
+	set["LISTEN_HOST"], set["server.port"] = host, port
+	set["LOG_FORMAT"], set["SESSION_GRACE"], set["allowedOrigins"] = "console", "30s", origins
+	set["STORE"] = "memory"
 	cfg, err := LoadConfig(LoadOptions{NoFile: true, Set: set})
 	if err != nil {
 		return nil, err

@@ -28,6 +28,7 @@ var allowedImports = map[string][]string{
 	"finesse-relay/server/sim":   {"finesse-relay/xmpp/finesse", "finesse-relay/xmpp/bosh/wire", "finesse-relay/server/sim/"},
 	"finesse-relay/scripts":      {},
 	"finesse-relay/server":       {"finesse-relay/"},
+	"finesse-relay/server/bench": {"finesse-relay/xmpp", "finesse-relay/xmpp/finesse", "finesse-relay/server/sim"},
 }
 
 func rulesFor(pkg string) (prefix string, allowed []string) {

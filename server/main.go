@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdDemo(ctx, args, stdout, stderr)
 	case "check":
 		return cmdCheck(ctx, args, stdout, stderr, getenv)
+	case "sim":
+		return cmdSim(ctx, args, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args, stdout, stderr)
 	case "version":
@@ -73,7 +75,8 @@ commands:
   serve    run the relay (default)
   demo     run the relay with the embedded Finesse/IdS simulator on loopback
   check    check the configuration and reach IdS and both Finesse sides
-  bench    measure relay latency and fan-out against a direct XMPP client (simulator)
+  sim      run the Finesse/IdS simulator alone and write a relay.env for serve
+  bench    run the simulator and the relay as processes and measure the relay
   version  print the version
 
 Run "finesse-relay <command> -h" for the command's flags.
@@ -183,6 +186,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if cfg.Store == "" {
 		cfg.Store = "file:" + filepath.Join(stateDirectory(getenv), defaultStoreFile)
 	}
+	logNoFileLimit(log, raiseNoFileLimit(fdsWanted))
 	app, err := NewApp(cfg, log)
 	if err != nil {
 		return reportConfigError(stderr, err)

@@ -39,6 +39,13 @@ type Client struct {
 	closeReq  chan struct{} // closed by the first Close
 	closeOnce sync.Once
 	done      chan struct{} // closed when the session is over and torn down
+	served    chan struct{} // closed when Serve returned (Run)
+	tornDown  chan struct{} // closed when the graceful close requested by Close or ctx is over
+	endOnce   sync.Once     // the first of Close, ctx and the pinger decides how the session ends
+	endReq    *SessionError // set by endOnce: nil while the stream ends on its own
+	// heard is set by every stanza read; the pinger pings only after a
+	// PingInterval without one.
+	heard atomic.Bool
 	// life ends, with the *SessionError as cause, when the session is over:
 	// IQ calls waiting for an answer then return at once.
 	life    context.Context
@@ -147,11 +154,13 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		service:  service,
 		closeReq: make(chan struct{}),
 		done:     make(chan struct{}),
+		served:   make(chan struct{}),
+		tornDown: make(chan struct{}),
 		subs:     make(map[string]string),
 		svcRes:   make(map[string]struct{}),
 	}
 	c.life, c.endLife = context.WithCancelCause(context.Background())
-	c.log = cfg.Logger.Named("xmpp").With(zap.String("jid", c.jid.String()), zap.String("transport", string(cfg.Transport)))
+	c.log = cfg.Logger.Named("xmpp").WithLazy(zap.String("jid", c.jid.String()), zap.String("transport", string(cfg.Transport))) // cloned at the first log line
 	if c.jid.Resourcepart() != cfg.Resource {
 		c.log.Warn("server bound another resource than the one requested", zap.String("requested", cfg.Resource))
 	}
@@ -265,8 +274,10 @@ func (c *Client) Stats() Stats {
 }
 
 // Run serves the session until it ends: it reads the stream (calling
-// OnUpdate and OnServicePresence), answers server pings and pings the
-// server every PingInterval. It blocks and always returns a *SessionError:
+// OnUpdate and OnServicePresence) on the caller's goroutine, answers
+// server pings, and pings the server after every PingInterval in which
+// nothing arrived (a timer, not a goroutine: a busy link is never pinged).
+// It blocks and always returns a *SessionError:
 //
 //   - ReasonClosed after Close, ReasonContext when ctx is done: both end the
 //     session gracefully, as Close describes;
@@ -288,47 +299,57 @@ func (c *Client) Run(ctx context.Context) error {
 	c.mu.Unlock()
 	defer close(c.done)
 
-	serveDone := make(chan error, 1)
-	go func() { serveDone <- c.sess.Serve(mxmpp.HandlerFunc(c.handle)) }()
-
-	pingCtx, stopPing := context.WithCancel(context.Background())
-	pingDead := make(chan error, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.pingLoop(pingCtx, pingDead)
-	}()
-
-	var end *SessionError
-	var served bool
-	var serveErr error
-	select {
-	case serveErr = <-serveDone:
-		served = true
-	case err := <-pingDead:
-		end = &SessionError{Reason: ReasonPingTimeout, Err: err}
-	case <-ctx.Done():
-		end = &SessionError{Reason: ReasonContext, Err: ctx.Err()}
-	case <-c.closeReq:
-		end = &SessionError{Reason: ReasonClosed, Err: ErrClosed}
-	}
-	stopPing()
-	wg.Wait()
-
+	p := c.startPinger()
+	// ctx ends the session gracefully, from a goroutine of its own that
+	// exists only then (the teardown needs this one reading the stream).
+	stopCtx := context.AfterFunc(ctx, func() {
+		c.requestEnd(&SessionError{Reason: ReasonContext, Err: ctx.Err()}, true)
+	})
+	// Serve also runs when Close came first: its teardown needs a reader.
+	serveErr := c.sess.Serve(mxmpp.HandlerFunc(c.handle))
+	close(c.served)
+	stopCtx()
+	p.stop()
+	first := c.requestEnd(nil, false)
+	end := c.endReq
 	switch {
-	case served:
+	case first: // the stream ended on its own
 		_ = c.sess.Conn().Close()
 		end = c.classify(serveErr)
-	case end.Reason == ReasonClosed || end.Reason == ReasonContext:
-		err := c.teardown(serveDone)
+	case end.Reason == ReasonPingTimeout:
+		_ = c.sess.Conn().Close()
+	default: // Close or ctx: wait for their teardown
+		<-c.tornDown
+	}
+	return c.finish(end)
+}
+
+// requestEnd records why the session ends, once: the first caller wins
+// and, when graceful, tears the session down (waiting for Serve to
+// return). It reports whether this call was the first. A nil end claims
+// the end for the stream itself (Serve returned on its own).
+func (c *Client) requestEnd(end *SessionError, graceful bool) (first bool) {
+	c.endOnce.Do(func() {
+		first = true
+		c.endReq = end
+		if end == nil {
+			return
+		}
+		if !graceful {
+			_ = c.sess.Conn().Close()
+			return
+		}
+		err := c.teardown(c.served)
 		c.mu.Lock()
 		c.closeErr = err
 		c.mu.Unlock()
-	default:
-		_ = c.sess.Conn().Close()
-		<-serveDone
-	}
+		close(c.tornDown)
+	})
+	return first
+}
+
+// finish marks the session over and logs why.
+func (c *Client) finish(end *SessionError) error {
 	c.mu.Lock()
 	c.state = stateDone
 	c.mu.Unlock()
@@ -380,7 +401,8 @@ func orEOF(err error) error {
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() { close(c.closeReq) })
 	c.mu.Lock()
-	if c.state == stateNew {
+	switch c.state {
+	case stateNew:
 		// Run never started: nobody reads the stream, so no IQ can be
 		// answered; send unavailable presence and close.
 		c.state = stateDone
@@ -392,8 +414,12 @@ func (c *Client) Close() error {
 		c.endLife(&SessionError{Reason: ReasonClosed, Err: ErrClosed})
 		close(c.done)
 		return err
+	case stateRunning:
+		c.mu.Unlock()
+		c.requestEnd(&SessionError{Reason: ReasonClosed, Err: ErrClosed}, true)
+	default:
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 	<-c.done
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -402,7 +428,7 @@ func (c *Client) Close() error {
 
 // teardown is the graceful end of the session, bounded by CloseTimeout.
 // serveDone is nil when Serve is not running.
-func (c *Client) teardown(serveDone <-chan error) error {
+func (c *Client) teardown(serveDone <-chan struct{}) error {
 	deadline := time.Now().Add(c.cfg.CloseTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
@@ -466,41 +492,84 @@ func (c *Client) sendPresence(ctx context.Context, available bool) error {
 // Namespace of XEP-0199 pings.
 const nsPing = "urn:xmpp:ping"
 
-// pingLoop pings the server every PingInterval; each ping times out after
-// PingInterval. After PingMisses misses in a row it reports on dead.
-func (c *Client) pingLoop(ctx context.Context, dead chan<- error) {
-	t := time.NewTicker(c.cfg.PingInterval)
-	defer t.Stop()
-	misses := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		pctx, cancel := context.WithTimeout(ctx, c.cfg.PingInterval)
+// pinger pings the server after every PingInterval in which no stanza
+// arrived; each ping times out after PingInterval. After PingMisses misses
+// in a row it closes the connection (Run then returns ReasonPingTimeout).
+// It is a timer: a tick runs on a goroutine of its own only while it
+// pings.
+type pinger struct {
+	c      *Client
+	ctx    context.Context
+	cancel context.CancelFunc
+	misses int // used by one tick at a time
+
+	mu      sync.Mutex
+	stopped bool
+	t       *time.Timer
+	wg      sync.WaitGroup // the running tick
+}
+
+func (c *Client) startPinger() *pinger {
+	p := &pinger{c: c}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.mu.Lock()
+	p.t = time.AfterFunc(c.cfg.PingInterval, p.tick)
+	p.mu.Unlock()
+	return p
+}
+
+// stop cancels a running ping, stops the timer and waits for the tick.
+func (p *pinger) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	p.t.Stop()
+	p.mu.Unlock()
+	p.cancel()
+	p.wg.Wait()
+}
+
+func (p *pinger) tick() {
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	defer p.wg.Done()
+	c := p.c
+	if !c.heard.Swap(false) {
+		pctx, cancel := context.WithTimeout(p.ctx, c.cfg.PingInterval)
 		sent := time.Now()
 		err := c.ping(pctx)
 		cancel()
-		if ctx.Err() != nil {
+		if p.ctx.Err() != nil {
 			return
 		}
 		if err == nil {
 			c.pings.Add(1)
 			c.pingRTT.Store(int64(time.Since(sent)))
-			if misses > 0 {
-				c.log.Debug("ping answered again", zap.Int("missed", misses))
+			if p.misses > 0 {
+				c.log.Debug("ping answered again", zap.Int("missed", p.misses))
 			}
-			misses = 0
-			continue
+			p.misses = 0
+		} else {
+			p.misses++
+			c.log.Debug("ping not answered", zap.Int("misses", p.misses), zap.Duration("waited", time.Since(sent)), zap.Error(err))
+			if p.misses >= c.cfg.PingMisses {
+				c.requestEnd(&SessionError{Reason: ReasonPingTimeout,
+					Err: fmt.Errorf("%w: %d in a row, every %s", ErrPingTimeout, p.misses, c.cfg.PingInterval)}, false)
+				return
+			}
 		}
-		misses++
-		c.log.Debug("ping not answered", zap.Int("misses", misses), zap.Duration("waited", time.Since(sent)), zap.Error(err))
-		if misses >= c.cfg.PingMisses {
-			dead <- fmt.Errorf("%w: %d in a row, every %s", ErrPingTimeout, misses, c.cfg.PingInterval)
-			return
-		}
+	} else {
+		p.misses = 0 // traffic proves the link alive
 	}
+	p.mu.Lock()
+	if !p.stopped {
+		p.t.Reset(c.cfg.PingInterval)
+	}
+	p.mu.Unlock()
 }
 
 // ping sends one XEP-0199 ping to the domain. Any answer, even an error,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"mellium.im/xmlstream"
@@ -26,6 +27,7 @@ const (
 // only through t. Errors it returns end the session, so it returns only
 // errors reading the stream; bad payloads are logged and counted.
 func (c *Client) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	c.heard.Store(true)
 	// The decoder must see the start tag too, or it rejects the end tag.
 	d := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), t))
 	if _, err := d.Token(); err != nil {
@@ -66,6 +68,7 @@ type rawItem struct {
 // handleMessage decodes a pubsub event message. Only the pubsub service
 // may send events: anything else could be forged by another user.
 func (c *Client) handleMessage(d *xml.Decoder, start xml.StartElement) error {
+	received := time.Now()
 	items, isEvent, delayed, err := readEventItems(d)
 	if err != nil {
 		return err
@@ -93,6 +96,7 @@ func (c *Client) handleMessage(d *xml.Decoder, start xml.StartElement) error {
 		}
 		u.Replayed = c.replay.replayed(it.node, it.id, delayed)
 		c.updates.Add(1)
+		u.Received = received
 		if c.cfg.OnUpdate != nil {
 			c.cfg.OnUpdate(u)
 		}

@@ -51,7 +51,7 @@ func (p *fakePublisher) SetAllowedNodes(n []string) {
 	p.allowed = n
 	p.mu.Unlock()
 }
-func (p *fakePublisher) Event(node, event, source, requestID string, data, state any) {
+func (p *fakePublisher) EventAt(_ time.Time, node, event, source, requestID string, data, state any) {
 	p.rec(pubCall{kind: "event", node: node, event: event, requestID: requestID, data: data, state: state})
 }
 func (p *fakePublisher) ReconciledEvent(node, requestID string, data any) {

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"time"
 
 	"finesse-relay/server/cred"
 	"finesse-relay/xmpp/finesse"
@@ -58,7 +59,9 @@ type Finesse interface {
 type Publisher interface {
 	SetIdentity(loginID string, roles []string)
 	SetAllowedNodes(nodes []string)
-	Event(node, event, source, requestID string, data any, state any)
+	// EventAt relays one notification that reached the relay at arrived
+	// (Update.Received; zero when unknown).
+	EventAt(arrived time.Time, node, event, source, requestID string, data any, state any)
 	// ReconciledEvent publishes an event derived from a snapshot for a
 	// requestId whose notification never arrived (see Session.NoteRequest):
 	// event PUT on node, data = the node's state, marked "reconciled".

@@ -39,8 +39,12 @@ type Config struct {
 	OutOfServiceWait time.Duration
 	// CallTimeout bounds each REST call and subscription (default 10s).
 	CallTimeout time.Duration
-	Logger      *zap.Logger
-	Metrics     *Metrics
+	// ConnectConcurrency bounds the upstream connects in flight across
+	// all Sessions (SystemInfo → XMPP login → snapshot); Sessions with a
+	// browser attached go first (default 64).
+	ConnectConcurrency int
+	Logger             *zap.Logger
+	Metrics            *Metrics
 }
 
 func (c *Config) defaults() error {
@@ -57,6 +61,9 @@ func (c *Config) defaults() error {
 	def(&c.MaxBackoff, 30*time.Second)
 	def(&c.OutOfServiceWait, 5*time.Second)
 	def(&c.CallTimeout, 10*time.Second)
+	if c.ConnectConcurrency <= 0 {
+		c.ConnectConcurrency = 64
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -66,8 +73,9 @@ func (c *Config) defaults() error {
 // Manager owns every Session, keyed by loginId: two sign-ins of one agent
 // share one Session.
 type Manager struct {
-	cfg Config
-	log *zap.Logger
+	cfg  Config
+	log  *zap.Logger
+	gate *connectGate
 
 	mu       sync.Mutex
 	ctx      context.Context // the Run context; nil when not running
@@ -81,7 +89,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	return &Manager{cfg: cfg, log: cfg.Logger.Named("agent"), sessions: make(map[string]*Session), running: make(chan struct{})}, nil
+	return &Manager{cfg: cfg, log: cfg.Logger.Named("agent"), gate: newConnectGate(cfg.ConnectConcurrency), sessions: make(map[string]*Session), running: make(chan struct{})}, nil
 }
 
 // Running is closed once Run accepts Joins.

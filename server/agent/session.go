@@ -41,12 +41,12 @@ type Session struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	done   chan struct{}
-	sigs   chan signal
 
 	cache   *stateCache
 	pending *pendingRequests // requestIds accepted by Finesse, awaiting their notification
 
 	mu        sync.Mutex
+	up        *upstreamRun // the upstream session being served; nil between them
 	side      string
 	status    string
 	endReason string
@@ -58,8 +58,8 @@ func newSession(m *Manager, parent context.Context, user *finesse.User, creds cr
 	ctx, cancel := context.WithCancelCause(parent)
 	s := &Session{
 		m: m, loginID: user.LoginID, roles: slices.Clone(user.Roles), user: user, creds: creds,
-		log: m.log.With(zap.String("agent", user.LoginID)),
-		ctx: ctx, cancel: cancel, done: make(chan struct{}), sigs: make(chan signal, 8),
+		log: m.log.WithLazy(zap.String("agent", user.LoginID)), // the core is cloned at the first log line, not per session
+		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		side: m.cfg.Sides[0],
 	}
 	s.rest = m.cfg.NewFinesse(user.LoginID, creds, s.Side)
@@ -171,12 +171,14 @@ func (s *Session) setStatus(status, side, host string) {
 	s.pub.Status(status, side, host)
 }
 
-// signal hands a callback's observation to the Session goroutine without
-// blocking (a full buffer already holds enough to act on).
+// signal hands a callback's observation to the running upstream session
+// (it never blocks: the callbacks run on the XMPP reader).
 func (s *Session) signal(sig signal) {
-	select {
-	case s.sigs <- sig:
-	default:
+	s.mu.Lock()
+	u := s.up
+	s.mu.Unlock()
+	if u != nil {
+		u.signal(sig)
 	}
 }
 
@@ -256,7 +258,16 @@ func (s *Session) connectAndServe(side string, attempt int) (connected bool, err
 	}
 	s.mu.Lock()
 	s.side = side
+	browser := s.conns > 0
 	s.mu.Unlock()
+
+	// One connect slot from SystemInfo to the snapshot (or failure).
+	if err := s.m.gate.acquire(s.ctx, browser); err != nil {
+		return false, err
+	}
+	var released sync.Once
+	release := func() { released.Do(s.m.gate.release) }
+	defer release()
 
 	callCtx, cancel := context.WithTimeout(s.ctx, cfg.CallTimeout)
 	si, err := s.rest.SystemInfo(callCtx, side)
@@ -300,78 +311,159 @@ func (s *Session) connectAndServe(side string, attempt int) (connected bool, err
 	upAt := s.pending.now()
 	// The upstream session gets its own context: ending the Session closes
 	// it gracefully through Close (unsubscribe, unavailable presence, close
-	// stream) rather than abandoning it mid-stream.
-	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(s.ctx))
-	defer cancelRun()
-	runErr := make(chan error, 1)
-	go func() { runErr <- n.Run(runCtx) }()
-	stopped := false
-	stop := func() error {
-		stopped = true
-		_ = n.Close()
-		return <-runErr
-	}
+	// stream) rather than abandoning it mid-stream. Run reads the stream on
+	// this goroutine; setup (subscriptions, snapshot) and the reactions to
+	// out-of-service signals run on goroutines that exist only meanwhile.
+	u := &upstreamRun{s: s, n: n, side: side, si: si, release: release, upAt: upAt}
+	s.mu.Lock()
+	s.up = u
+	s.mu.Unlock()
 	defer func() {
-		if !stopped {
-			_ = n.Close()
-		}
+		s.mu.Lock()
+		s.up = nil
+		s.mu.Unlock()
 	}()
-
-	if err := s.setup(n, si); err != nil {
-		_ = stop()
+	stopClose := context.AfterFunc(s.ctx, func() { _ = n.Close() })
+	u.start()
+	runErr := n.Run(context.Background())
+	stopClose()
+	u.stop()
+	_ = n.Close() // returns at once: Run is over
+	if s.ctx.Err() != nil {
+		return true, runErr
+	}
+	if err := u.result(); err != nil {
 		return true, err
 	}
-	s.reconcile(upAt)
-	s.setStatus(StatusUp, side, sideHost(si, side, s.m.cfg.Sides))
+	if errors.Is(runErr, ErrUpstreamConflict) {
+		s.log.Warn("another login bound our XMPP resource; reconnecting", zap.Error(runErr))
+	}
+	return true, fmt.Errorf("side %s: %w", side, runErr)
+}
 
-	var oos <-chan time.Time
-	var oosTimer *time.Timer
-	defer func() {
-		if oosTimer != nil {
-			oosTimer.Stop()
+// upstreamRun is one served upstream session's control: setup, then the
+// out-of-service state machine. Its work runs on short-lived goroutines
+// (setup, a snapshot, a timer); it ends the session by closing the
+// Notifier, and result says why.
+type upstreamRun struct {
+	s       *Session
+	n       Notifier
+	side    string
+	si      *finesse.SystemInfo
+	release func()    // the connect slot, once setup is over
+	upAt    time.Time // when the XMPP session came up (reconciliation)
+
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	stopped bool
+	ready   bool     // setup done
+	pending []signal // signals that came during setup
+	oos     *time.Timer
+	err     error // why the session was ended from here (setup, snapshot, failover)
+}
+
+func (u *upstreamRun) start() {
+	u.wg.Add(1)
+	go func() { // owned: stop waits
+		defer u.wg.Done()
+		if err := u.s.setup(u.n, u.si); err != nil {
+			u.fail(err)
+			return
+		}
+		u.release()
+		u.s.reconcile(u.upAt)
+		u.s.setStatus(StatusUp, u.side, sideHost(u.si, u.side, u.s.m.cfg.Sides))
+		u.mu.Lock()
+		u.ready = true
+		pending := u.pending
+		u.pending = nil
+		u.mu.Unlock()
+		for _, sig := range pending {
+			u.signal(sig)
 		}
 	}()
-	for {
-		select {
-		case err := <-runErr:
-			stopped = true
-			_ = n.Close()
-			if errors.Is(err, ErrUpstreamConflict) {
-				s.log.Warn("another login bound our XMPP resource; reconnecting", zap.Error(err))
-			}
-			return true, fmt.Errorf("side %s: %w", side, err)
-		case <-s.ctx.Done():
-			return true, stop()
-		case sig := <-s.sigs:
-			switch sig {
-			case sigOutOfService:
-				if oos != nil {
-					continue
-				}
-				s.setStatus(StatusOutOfService, side, "")
-				oosTimer = time.NewTimer(cfg.OutOfServiceWait)
-				oos = oosTimer.C
-			case sigInService:
-				if oos == nil {
-					continue
-				}
-				oosTimer.Stop()
-				oos, oosTimer = nil, nil
-				if err := s.snapshot(); err != nil {
-					_ = stop()
-					return true, err
-				}
-				s.reconcile(upAt)
-				s.setStatus(StatusUp, side, "")
-			}
-		case <-oos:
-			if other, ok := s.otherSideInService(side); ok {
-				s.log.Info("side out of service and the other side is in service", zap.String("side", side), zap.String("other", other))
-				_ = stop()
-				return true, errFailover
-			}
-			oosTimer.Reset(cfg.OutOfServiceWait)
+}
+
+// fail ends the session with err (the first reason wins).
+func (u *upstreamRun) fail(err error) {
+	u.mu.Lock()
+	if u.err == nil {
+		u.err = err
+	}
+	u.mu.Unlock()
+	_ = u.n.Close()
+}
+
+func (u *upstreamRun) result() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.err
+}
+
+// stop waits for every goroutine of u; no new one starts after it.
+func (u *upstreamRun) stop() {
+	u.mu.Lock()
+	u.stopped = true
+	if u.oos != nil && u.oos.Stop() {
+		u.wg.Done() // the timer will not run
+	}
+	u.mu.Unlock()
+	u.wg.Wait()
+}
+
+// signal reacts to an out-of-service observation: OUT_OF_SERVICE reports
+// the status and arms a timer; IN_SERVICE before it fires takes a fresh
+// snapshot; when it fires and the other side is in service, fail over.
+func (u *upstreamRun) signal(sig signal) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch {
+	case u.stopped || u.err != nil:
+	case !u.ready:
+		if len(u.pending) < 8 {
+			u.pending = append(u.pending, sig)
 		}
+	case sig == sigOutOfService && u.oos == nil:
+		u.s.setStatus(StatusOutOfService, u.side, "")
+		u.wg.Add(1) // the timer's run, or stop's Stop
+		u.oos = time.AfterFunc(u.s.m.cfg.OutOfServiceWait, u.oosExpired)
+	case sig == sigInService && u.oos != nil:
+		if u.oos.Stop() {
+			u.wg.Done() // the timer will not run
+		}
+		u.oos = nil
+		u.wg.Add(1)
+		go func() { // owned: stop waits
+			defer u.wg.Done()
+			if err := u.s.snapshot(); err != nil {
+				u.fail(err)
+				return
+			}
+			u.s.reconcile(u.upAt)
+			u.s.setStatus(StatusUp, u.side, "")
+		}()
+	}
+}
+
+// oosExpired runs on the timer's goroutine.
+func (u *upstreamRun) oosExpired() {
+	defer u.wg.Done()
+	u.mu.Lock()
+	if u.stopped {
+		u.mu.Unlock()
+		return
+	}
+	u.mu.Unlock()
+	if other, ok := u.s.otherSideInService(u.side); ok {
+		u.s.log.Info("side out of service and the other side is in service", zap.String("side", u.side), zap.String("other", other))
+		u.fail(errFailover)
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !u.stopped && u.oos != nil {
+		u.wg.Add(1)
+		u.oos = time.AfterFunc(u.s.m.cfg.OutOfServiceWait, u.oosExpired)
 	}
 }
 

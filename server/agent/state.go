@@ -104,7 +104,7 @@ func (c *stateCache) applyLocked(u finesse.Update) {
 		}
 		return
 	}
-	c.pub.Event(u.Node, string(u.Event), u.Source, u.RequestID, data, state)
+	c.pub.EventAt(u.Received, u.Node, string(u.Event), u.Source, u.RequestID, data, state)
 }
 
 // rawData is what browsers get when the data could not be decoded.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // Event says what happened to the object a notification describes.
@@ -44,6 +45,10 @@ type Update struct {
 	// ejabberd does, Prosody can). Its RequestID is stale: a replay is the
 	// node's current state, never the answer to a pending request.
 	Replayed bool
+	// Received is when the transport read the message that carried the
+	// notification (zero when unknown, e.g. parsed from a document). The
+	// relay measures its own latency from it.
+	Received time.Time
 }
 
 // ParseUpdate decodes an <Update> document (already unescaped: the text a
