@@ -122,6 +122,12 @@ func (n *fakeNotifier) Run(ctx context.Context) error {
 	}
 }
 func (n *fakeNotifier) Subscribe(_ context.Context, node string) error {
+	n.up.mu.Lock()
+	refused := node == n.up.refuseSub
+	n.up.mu.Unlock()
+	if refused {
+		return errors.New("fake: item-not-found")
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.subs = append(n.subs, node)
@@ -151,6 +157,7 @@ type fakeUpstream struct {
 	active    atomicInt
 	maxActive int
 	userDelay time.Duration
+	refuseSub string // a node Subscribe refuses (item-not-found)
 	dialed    chan *fakeNotifier
 	gate      chan struct{} // when set, dials wait until it is closed
 }

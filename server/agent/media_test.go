@@ -53,3 +53,18 @@ func TestMediaDialogsAreMergedNotReplaced(t *testing.T) {
 		}
 	}
 }
+
+// A deployment without the nonvoice node (UCCX) still comes up: the
+// Dialogs/Media subscription is best effort.
+func TestSessionUpWithoutNonvoiceNode(t *testing.T) {
+	r := newRig(t, agent1001, nil)
+	r.up.mu.Lock()
+	r.up.refuseSub = finesse.MediaDialogsNode("1001")
+	r.up.mu.Unlock()
+	if _, _, err := r.m.Join(&agent1001, password("1001")); err != nil {
+		t.Fatal(err)
+	}
+	pub := <-r.pubs
+	r.up.waitDial(t)
+	pub.waitFor(t, "status up", hasStatus(StatusUp, "A"))
+}

@@ -479,14 +479,18 @@ func (s *Session) setup(n Notifier, si *finesse.SystemInfo) error {
 	}
 	// Nonvoice dialogs arrive only on an explicit subscription to the
 	// user's own Dialogs/Media node; every tab of the agent gets them, so it
-	// is not one of the allowed (opt-in) nodes.
-	own := append([]string{finesse.MediaDialogsNode(s.loginID)}, nodes...)
-	if removed, err := n.PruneSubscriptions(ctx, own); err != nil {
+	// is not one of the allowed (opt-in) nodes. A deployment without
+	// nonvoice media (UCCX) may not have the node: best effort.
+	mediaDialogs := finesse.MediaDialogsNode(s.loginID)
+	if removed, err := n.PruneSubscriptions(ctx, append([]string{mediaDialogs}, nodes...)); err != nil {
 		s.log.Debug("could not list stale subscriptions", zap.Error(err))
 	} else if removed > 0 {
 		s.log.Info("removed stale subscriptions", zap.Int("count", removed))
 	}
-	for _, node := range own {
+	if err := n.Subscribe(ctx, mediaDialogs); err != nil {
+		s.log.Debug("no nonvoice dialogs node", zap.String("node", mediaDialogs), zap.Error(err))
+	}
+	for _, node := range nodes {
 		if err := n.Subscribe(ctx, node); err != nil {
 			return fmt.Errorf("subscribe %s: %w", node, err)
 		}
