@@ -377,6 +377,7 @@ func (m *model) offer(d *dialog, agent *user, reqID string) {
 	d.state = dlgAlerting
 	m.list(d, p, reqID)
 	m.syncAgent(agent, reqID)
+	m.startRONA(d, p)
 }
 
 // withdrawOffer takes a ringing ACD call away from agent and puts it back
