@@ -65,6 +65,7 @@ type dialog struct {
 	consultOf *dialog // a consult call: the call it consults from
 	consult   *dialog // an original call: its consult call
 	consultBy *user   // who started the consult
+	monitored *dialog // a supervisor's silent monitor call: the call it listens to (supervise.go)
 
 	abandon *simTimer // a queued call hangs up when this fires
 	ending  *simTimer // robot scenario: the customer hangs up
@@ -297,6 +298,7 @@ func (m *model) settle(d *dialog, reqID string) {
 	for _, u := range agents {
 		m.syncAgent(u, reqID)
 	}
+	m.endMonitors(d, reqID)
 	m.forgetIfDone(d)
 }
 
@@ -414,6 +416,9 @@ func (m *model) actions(d *dialog, p *participant) []string {
 			return []string{actUpdate, actDrop}
 		}
 		return nil
+	}
+	if a, ok := m.superviseActions(d, p); ok {
+		return a
 	}
 	xfer := m.transferReady(d, p.agent)
 	switch p.state {

@@ -145,6 +145,9 @@ func (h *restHandler) route(r *http.Request, seg []string, body []byte, reqID *s
 			if d.part(caller) == nil {
 				return 0, nil, errForbidden(caller.id)
 			}
+			if req.Action == actParticipantDrop {
+				return m.routeParticipantDrop(caller, d, req, *reqID)
+			}
 			if e := m.checkDialogAction(caller, d, req); e != nil {
 				return 0, nil, e
 			}
@@ -218,6 +221,9 @@ func (h *restHandler) routeUser(r *http.Request, caller *user, seg []string, bod
 			req, err := parseDialogRequest(body)
 			if err != nil {
 				return 0, nil, errInput("body", err.Error())
+			}
+			if req.Action == actSilentMonitor || req.Action == actBarge {
+				return m.routeSuperviseCall(target, req, body, reqID)
 			}
 			if e := m.checkMakeCall(target, req); e != nil {
 				return 0, nil, e
