@@ -261,6 +261,12 @@ func (h *restHandler) routeUser(r *http.Request, caller *user, seg []string, bod
 		}
 		return http.StatusOK, &rc, nil
 
+	case len(seg) == 3 && sub == "MediaPropertiesLayouts":
+		if r.Method != http.MethodGet {
+			return 0, nil, errMethod(r.Method)
+		}
+		return http.StatusOK, defaultLayout(), nil
+
 	case len(seg) == 3 && sub == "WrapUpReasons":
 		if r.Method != http.MethodGet {
 			return 0, nil, errMethod(r.Method)

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 
 	"finesse-relay/xmpp/finesse"
@@ -109,4 +110,15 @@ func TestMonitorEndsWithTheCall(t *testing.T) {
 	e.must(202, "PUT", "/finesse/api/Dialog/"+call, "1001:demo", actionBody("DROP", "51001"), "requestId", "end")
 	a.waitFor(t, wait, "monitoring ends with the call", withReq("end", onNode(finesse.DialogsNode(SupervisorID), finesse.EventDelete)))
 	e.waitState(SupervisorID, stateNotReady, wait)
+}
+
+func TestMediaPropertiesLayouts(t *testing.T) {
+	e := newEnv(t, Config{})
+	body, _ := e.must(200, "GET", "/finesse/api/User/1001/MediaPropertiesLayouts", "1001:demo", "")
+	for _, want := range []string{"<MediaPropertiesLayouts>", "<displayName>Account</displayName><mediaProperty>callVariable1</mediaProperty>", "user.CustomerTier"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("layout lacks %q: %s", want, body)
+		}
+	}
+	e.must(405, "PUT", "/finesse/api/User/1001/MediaPropertiesLayouts", "1001:demo", "<x/>")
 }
