@@ -333,7 +333,7 @@ test('supervisor: summary, live grid without stale reasons, pending states, moni
   await narrow.waitForSelector('[data-queue]');
   const width = await narrow.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 390, `the supervisor page is ${width} px wide at 390`);
-  keep(await shot(narrow, 'supervisor-390.png'), 'supervisor-390.png');
+  keep(await shot(narrow, 'supervisor-390.png', { fullPage: false }), 'supervisor-390.png');
   await supCtx.close();
   agent.close();
 });
@@ -352,7 +352,7 @@ test('an agent who opens the supervisor page is told so', async () => {
   await live(page);
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 390, `the agent page is ${width} px wide at 390`);
-  keep(await shot(page, 'agent-390.png'), 'agent-390.png');
+  keep(await shot(page, 'agent-390.png', { fullPage: false }), 'agent-390.png');
   await ctx.close();
 });
 
