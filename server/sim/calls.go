@@ -79,6 +79,7 @@ type participant struct {
 	start   time.Time
 	changed time.Time
 	listed  bool // the dialog is in agent's Dialogs collection
+	barged  bool // a supervisor who joined by BARGE_CALL: no wrap-up (supervise.go)
 }
 
 // live reports a party still on the call (or being called).
@@ -275,7 +276,7 @@ func (m *model) leave(d *dialog, p *participant, reqID string) {
 
 // dropParty marks one party as gone (no events).
 func (m *model) dropParty(d *dialog, p *participant) {
-	if p.agent != nil && d.acd && p.connected() {
+	if p.agent != nil && d.acd && p.connected() && !p.barged {
 		m.setPart(p, partWrapUp)
 		return
 	}

@@ -133,7 +133,7 @@ func (m *model) barge(sup *user, mon *dialog, reqID string) {
 		return
 	}
 	now := m.now()
-	joined := &participant{addr: sup.ext, agent: sup, state: partActive, start: now, changed: now}
+	joined := &participant{addr: sup.ext, agent: sup, state: partActive, start: now, changed: now, barged: true}
 	target.parts = append(target.parts, joined)
 	m.list(target, joined, reqID)
 	m.publishDialog(target, reqID)

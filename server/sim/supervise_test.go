@@ -99,6 +99,9 @@ func TestSilentMonitorBargeAndParticipantDrop(t *testing.T) {
 	if s := e.state(SupervisorID); s != stateTalking {
 		t.Errorf("supervisor %s after the intercept, want TALKING", s)
 	}
+	// The supervisor leaves: no wrap-up for a barged call; back to NOT_READY.
+	e.must(202, "PUT", "/finesse/api/Dialog/"+call, "2001:demo", actionBody("DROP", "52001"))
+	e.waitState(SupervisorID, stateNotReady, wait)
 }
 
 func TestMonitorEndsWithTheCall(t *testing.T) {
