@@ -133,6 +133,7 @@ export function describeEvent(ev, ext = '') {
     const list = d.dialogs.map(x => `${callKind(x, ext).toLowerCase()} ${x.fromAddress === ext ? 'to ' + x.toAddress : 'from ' + x.fromAddress}`).join(', ');
     return { text: `${ev.event === 'POST' ? 'New call' : ev.event === 'DELETE' ? 'Call removed' : 'Calls changed'}: ${list}` };
   }
+  if (d.status && (d.primaryNode || d.xmppDomain)) return { text: `Finesse reports ${d.status}${d.statusReason ? ` (${d.statusReason})` : ''}`, err: d.status !== 'IN_SERVICE' };
   if (d.participants) {
     const p = myParticipant(d, ext);
     const label = d.state === 'DROPPED' ? 'ended (DROPPED)' : partLabel(p.state).toLowerCase();

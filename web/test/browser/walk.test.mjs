@@ -141,6 +141,7 @@ test('agent walk: SSO, Ready, incoming-call cues, labelled call, hold, reload, p
   await ssoSignIn(page, 'agent1001');
   await page.waitForSelector('#app:not(.hidden)');
   await live(page);
+  if (await agentState(page) === 'LOGOUT') assert.equal(await page.isVisible('#call-panel'), false, '"Make a call" is hidden while logged out of the phone');
   await phoneIn(page, '51001');
   assert.equal(await page.isVisible('#call-panel'), true, '"Make a call" is shown once signed in to the phone');
   assert.match(await page.innerText('header'), /Ana Silva[\s\S]*ext\. 51001[\s\S]*team Support/, 'the header names the agent, the extension and the team');
@@ -151,8 +152,9 @@ test('agent walk: SSO, Ready, incoming-call cues, labelled call, hold, reload, p
   await page.waitForSelector('#dial-error:not(.hidden)');
   assert.match(await page.innerText('#dial-error'), /cannot be dialled[\s\S]*CF_INVALID_DESTINATION/);
 
-  // First Ready asks for the notification permission.
-  await page.click('#btn-ready');
+  // First Ready (from the keyboard) asks for the notification permission.
+  await page.focus('#btn-ready');
+  await page.keyboard.press('Enter');
   await waitState(page, 'READY');
   assert.equal(await page.evaluate(() => window.__permissionAsked), 1, 'notification permission asked on the first Ready');
 

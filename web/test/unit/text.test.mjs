@@ -40,6 +40,8 @@ test('call kinds and the event log tell inbound, outbound and consult apart and 
   const st = describeEvent({ node: '/finesse/api/User/1001', event: 'PUT', data: { loginId: '1001', state: 'TALKING', pendingState: 'NOT_READY' } });
   assert.equal(st.text, '1001 → Talking, then Not ready');
   assert.notEqual(stateLabel('RESERVED'), stateLabel('NOT_READY'));
+  const si = describeEvent({ node: '/finesse/api/SystemInfo', event: 'PUT', data: { status: 'OUT_OF_SERVICE', statusReason: 'CTI down', xmppDomain: 'x' } });
+  assert.deepEqual(si, { text: 'Finesse reports OUT_OF_SERVICE (CTI down)', err: true });
 });
 
 test('call variables are labelled by the layout, with raw names as fallback', () => {
