@@ -271,6 +271,13 @@ test('RONA: an unanswered call goes back to the queue and the agent becomes Not 
   await page.waitForFunction(() => document.querySelector('#agent-state').dataset.agentState === 'NOT_READY', null, { timeout: 12000 });
   assert.equal(await page.innerText('#reason'), 'Reason: Call Not Answered');
   await page.waitForSelector('#dialogs .empty');
+  // The call waited in its queue: Ready again, and it rings again; answer and end it.
+  await page.click('#btn-ready');
+  await page.locator('[data-action=ANSWER]').waitFor({ timeout: 10000 });
+  assert.match(await page.innerText('.dialog .num'), /5557654321/);
+  await page.click('[data-action=ANSWER]');
+  await page.click('[data-action=DROP]');
+  await waitState(page, 'WORK_READY', 'WORK');
   await ctx.close();
 });
 
