@@ -55,10 +55,61 @@ func TestCheckCommandExplainsWhatItFinds(t *testing.T) {
 		t.Errorf("an untrusted certificate must name CA_FILE:\n%s", out.String())
 	}
 
+	// INSECURE_SKIP_VERIFY turns the certificate probe's verification off
+	// too (the relay would connect), with a warning instead of a failure.
+	out.Reset()
+	if code := run(ctx, append([]string{"check", "--set", "INSECURE_SKIP_VERIFY=true"}, args...), &out, &errb, noEnv); code != exitOK {
+		t.Fatalf("INSECURE_SKIP_VERIFY=true without the CA: exit %d, want %d\n%s", code, exitOK, out.String())
+	}
+	if !strings.Contains(out.String(), "NOT verified (INSECURE_SKIP_VERIFY=true)") {
+		t.Errorf("the skipped verification must be said:\n%s", out.String())
+	}
+
 	s.SetSideInService("A", false)
 	out.Reset()
 	run(ctx, append([]string{"check", "--set", "CA_FILE=" + ca}, args...), &out, &errb, noEnv)
 	if !strings.Contains(out.String(), "side A SystemInfo: OUT_OF_SERVICE") {
 		t.Errorf("an out-of-service side must be reported:\n%s", out.String())
+	}
+}
+
+func TestHelpExitsZero(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--help"}, "commands:"},
+		{[]string{"-h"}, "commands:"},
+		{[]string{"help"}, "commands:"},
+		{[]string{"serve", "-h"}, "-config"},
+		{[]string{"serve", "--help"}, "-config"},
+		{[]string{"demo", "-h"}, "-rona"},
+		{[]string{"check", "--help"}, "-set"},
+		{[]string{"bench", "-h"}, "bench"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errb strings.Builder
+			if code := run(context.Background(), tc.args, &out, &errb, noEnv); code != exitOK {
+				t.Fatalf("exit %d, want 0; stderr %s", code, errb.String())
+			}
+			if !strings.Contains(out.String(), tc.want) {
+				t.Errorf("stdout lacks %q:\n%s", tc.want, out.String())
+			}
+		})
+	}
+}
+
+func TestDemoWritesItsCA(t *testing.T) {
+	path, cleanup, err := writeDemoCA([]byte("-----BEGIN CERTIFICATE-----\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || !strings.HasPrefix(string(b), "-----BEGIN") {
+		t.Fatalf("CA file %s: %v %q", path, err, b)
+	}
+	cleanup()
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("CA file %s left behind after cleanup: %v", path, err)
 	}
 }

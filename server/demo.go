@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -30,9 +33,14 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fast := fs.Bool("fast", false, "short ring/talk/wrap-up times (tests)")
 	robots := fs.Bool("robots", true, "simulated agents 1002+ work calls on their own")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	rona := fs.Duration("rona", 15*time.Second, "ring-no-answer time: an unanswered routed call goes back to the queue and the agent becomes Not Ready (0 = never)")
 	origins := fs.String("allow-origin", "", "extra allowedOrigins, comma separated (e.g. a Finesse desktop that loads the gadget)")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
+	}
+	ronaTimeout := *rona
+	if ronaTimeout <= 0 {
+		ronaTimeout = -1 // sim: negative disables
 	}
 	if *agents < 1 || *agents > 10000 {
 		fmt.Fprintln(stderr, "finesse-relay: demo: --agents must be between 1 and 10000")
@@ -63,7 +71,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	secret := randomToken()
 	s, err := sim.New(sim.Config{
-		Agents: *agents, Seed: *seed, Fast: *fast, Robots: *robots, PlainIdS: true,
+		Agents: *agents, Seed: *seed, Fast: *fast, Robots: *robots, PlainIdS: true, RONATimeout: ronaTimeout,
 		ClientID: demoClientID, ClientSecret: secret,
 		RedirectURIs: []string{base + "/idscallback"},
 		Logger:       log.Named("sim"),
@@ -84,7 +92,14 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ln.Close()
 		return reportConfigError(stderr, err)
 	}
-	printDemoBanner(stdout, base, s, *agents)
+	caFile, cleanup, err := writeDemoCA(s.Endpoints().CACertPEM)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintln(stderr, "finesse-relay: demo:", err)
+		return exitFail
+	}
+	defer cleanup()
+	printDemoBanner(stdout, base, s, *agents, caFile)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Run(gctx) })
 	g.Go(func() error { return app.Run(gctx) })
@@ -113,16 +128,33 @@ func demoConfig(s *sim.Sim, secret, base, host, port, origins string) (*Config, 
 	return cfg, nil
 }
 
-func printDemoBanner(w io.Writer, base string, s *sim.Sim, agents int) {
+// writeDemoCA writes the simulator's CA certificate to a fresh temporary
+// directory, so that `check` (CA_FILE) and curl can trust the simulated
+// Finesse; cleanup removes it when the demo stops.
+func writeDemoCA(pem []byte) (path string, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "finesse-relay-demo-")
+	if err != nil {
+		return "", nil, fmt.Errorf("create a directory for the simulator's CA: %w", err)
+	}
+	path = filepath.Join(dir, "demo-ca.pem")
+	if err := os.WriteFile(path, pem, 0o600); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("write the simulator's CA to %s: %w", path, err)
+	}
+	return path, func() { _ = os.RemoveAll(dir) }, nil
+}
+
+func printDemoBanner(w io.Writer, base string, s *sim.Sim, agents int, caFile string) {
 	ep := s.Endpoints()
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n  Finesse Relay demo — everything on loopback, simulated Finesse + IdS\n\n")
-	fmt.Fprintf(&b, "  Agent desktop   %s/            (sign in as 1001 or any of the %d agents)\n", base, agents)
-	fmt.Fprintf(&b, "  Supervisor      %s/supervisor  (sign in as 2001)\n", base)
+	fmt.Fprintf(&b, "  Agent desktop   %s/            (SSO page: agent1001, agent1002 …; password form: 1001 …; %d agents)\n", base, agents)
+	fmt.Fprintf(&b, "  Supervisor      %s/supervisor  (SSO page: super2001; password form: 2001)\n", base)
 	fmt.Fprintf(&b, "  Gadget XML      %s/gadget/relay.xml\n", base)
 	fmt.Fprintf(&b, "  Health          %s/testbackend\n\n", base)
 	fmt.Fprintf(&b, "  Password for every user: demo (SSO button: the simulated IdS page; or the non-SSO form)\n")
 	fmt.Fprintf(&b, "  Finesse side A %s:%d, side B %s:%d; IdS %s\n", ep.Sides[0].Host, ep.Sides[0].HTTPSPort, ep.Sides[1].Host, ep.Sides[1].HTTPSPort, ep.IdSURL)
+	fmt.Fprintf(&b, "  Simulator CA    %s (finesse-relay check --set CA_FILE=%s ...; curl --cacert)\n", caFile, caFile)
 	fmt.Fprintf(&b, "  Simulator control %s (POST /sim/calls, /sim/sides/A ...)\n\n", ep.ControlURL)
 	fmt.Fprintf(&b, "  Agents from 1002 up are simulated and take calls; 1001 is yours. Ctrl-C stops everything.\n\n")
 	_, _ = io.WriteString(w, b.String())

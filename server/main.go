@@ -43,6 +43,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 && isHelpFlag(args[0]) {
+		usage(stdout) // "finesse-relay --help": the commands, not serve's flags
+		return exitOK
+	}
+	if cmd != "help" && helpRequested(args) {
+		// "<command> -h": the command's flags on stdout, exit 0 (the flag
+		// package reports -h as an error, which would exit 2).
+		h := []string{"-h"}
+		switch cmd {
+		case "serve":
+			cmdServe(ctx, h, stdout, stdout, getenv)
+		case "demo":
+			cmdDemo(ctx, h, stdout, stdout)
+		case "check":
+			cmdCheck(ctx, h, stdout, stdout, getenv)
+		case "bench":
+			cmdBench(ctx, h, stdout, stdout)
+		}
+		switch cmd {
+		case "serve", "demo", "check", "bench":
+			return exitOK
+		}
 	}
 	switch cmd {
 	case "serve":
@@ -66,6 +88,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		usage(stderr)
 		return exitConfig
 	}
+}
+
+// isHelpFlag reports -h, -help or --help.
+func isHelpFlag(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+
+// helpRequested reports a help flag among a command's flags (before "--").
+func helpRequested(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if isHelpFlag(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func usage(w io.Writer) {
@@ -187,6 +225,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		cfg.Store = "file:" + filepath.Join(stateDirectory(getenv), defaultStoreFile)
 	}
 	logNoFileLimit(log, raiseNoFileLimit(fdsWanted))
+	if len(cfg.Sides) == 0 {
+		log.Warn("no Finesse configured (FINESSE_A_HOST is empty): agents cannot sign in and no event will flow; set FINESSE_A_HOST (and FINESSE_B_HOST), or try `finesse-relay demo`")
+	}
 	app, err := NewApp(cfg, log)
 	if err != nil {
 		return reportConfigError(stderr, err)

@@ -285,6 +285,7 @@ var routes = []route{
 	{segments: []string{"User", "{id}", "ReasonCode", "{id}"}, methods: []string{http.MethodGet}},
 	{segments: []string{"ReasonCodes"}, methods: []string{http.MethodGet}, query: map[string]func(string) bool{"category": upperToken}},
 	{segments: []string{"User", "{id}", "WrapUpReasons"}, methods: []string{http.MethodGet}},
+	{segments: []string{"User", "{id}", "MediaPropertiesLayouts"}, methods: []string{http.MethodGet}},
 	{segments: []string{"Team", "{id}"}, methods: []string{http.MethodGet}},
 	{segments: []string{"Queue", "{id}"}, methods: []string{http.MethodGet}},
 	{segments: []string{"User", "{id}", "Queues"}, methods: []string{http.MethodGet}},

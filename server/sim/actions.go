@@ -27,10 +27,10 @@ const (
 	maxVarsInUpdate = 20
 )
 
-var knownActions = []string{actAnswer, actHold, actRetrieve, actDrop, actConsult, actTransfer, actTransferSST, actConference, actDTMF, actUpdate}
+var knownActions = []string{actAnswer, actHold, actRetrieve, actDrop, actConsult, actTransfer, actTransferSST, actConference, actDTMF, actUpdate, actParticipantDrop}
 
 // Actions Finesse knows but the simulator does not implement.
-var unsupportedActions = []string{"SILENT_MONITOR", "BARGE_CALL", "PARTICIPANT_DROP", "START_RECORDING", "ACCEPT", "CLOSE", "REJECT", "RECLASSIFY", "UPDATE_SCHEDULED_CALLBACK", "CANCEL_SCHEDULED_CALLBACK", "DTMF"}
+var unsupportedActions = []string{"START_RECORDING", "ACCEPT", "CLOSE", "REJECT", "RECLASSIFY", "UPDATE_SCHEDULED_CALLBACK", "CANCEL_SCHEDULED_CALLBACK", "DTMF"}
 
 // validAddress accepts what a phone could dial: digits with an optional
 // leading +.

@@ -65,6 +65,7 @@ type dialog struct {
 	consultOf *dialog // a consult call: the call it consults from
 	consult   *dialog // an original call: its consult call
 	consultBy *user   // who started the consult
+	monitored *dialog // a supervisor's silent monitor call: the call it listens to (supervise.go)
 
 	abandon *simTimer // a queued call hangs up when this fires
 	ending  *simTimer // robot scenario: the customer hangs up
@@ -78,6 +79,7 @@ type participant struct {
 	start   time.Time
 	changed time.Time
 	listed  bool // the dialog is in agent's Dialogs collection
+	barged  bool // a supervisor who joined by BARGE_CALL: no wrap-up (supervise.go)
 }
 
 // live reports a party still on the call (or being called).
@@ -274,7 +276,7 @@ func (m *model) leave(d *dialog, p *participant, reqID string) {
 
 // dropParty marks one party as gone (no events).
 func (m *model) dropParty(d *dialog, p *participant) {
-	if p.agent != nil && d.acd && p.connected() {
+	if p.agent != nil && d.acd && p.connected() && !p.barged {
 		m.setPart(p, partWrapUp)
 		return
 	}
@@ -297,6 +299,7 @@ func (m *model) settle(d *dialog, reqID string) {
 	for _, u := range agents {
 		m.syncAgent(u, reqID)
 	}
+	m.endMonitors(d, reqID)
 	m.forgetIfDone(d)
 }
 
@@ -377,6 +380,7 @@ func (m *model) offer(d *dialog, agent *user, reqID string) {
 	d.state = dlgAlerting
 	m.list(d, p, reqID)
 	m.syncAgent(agent, reqID)
+	m.startRONA(d, p)
 }
 
 // withdrawOffer takes a ringing ACD call away from agent and puts it back
@@ -413,6 +417,9 @@ func (m *model) actions(d *dialog, p *participant) []string {
 			return []string{actUpdate, actDrop}
 		}
 		return nil
+	}
+	if a, ok := m.superviseActions(d, p); ok {
+		return a
 	}
 	xfer := m.transferReady(d, p.agent)
 	switch p.state {

@@ -56,6 +56,7 @@ var systemReasonCodes = []finesse.ReasonCode{
 	rc(reasonForced, categoryLogout, "255", "Connection Failure", true, true),
 	rc(reasonSupervisor, categoryNotReady, "999", "Supervisor Initiated", true, true),
 	rc(reasonSupLogout, categoryLogout, "999", "Supervisor Initiated", true, true),
+	rc(reasonRONA, categoryNotReady, "32767", "Call Not Answered", true, true),
 }
 
 // wrapUpReasons are the configured wrap-up reasons.

@@ -54,6 +54,13 @@ type Config struct {
 	// generator.
 	CallInterval time.Duration
 
+	// RONATimeout is the ring-no-answer time of routed (ACD) calls: an
+	// offered call still ringing after it goes back to the head of its
+	// queue and the agent becomes NOT_READY with the RONA reason code
+	// (UCCE's 32767), as CUCM/CCE do. Zero means 15 s; negative disables
+	// RONA (the call rings until the caller abandons).
+	RONATimeout time.Duration
+
 	// ForcedLogoutDelay is how long a signed-in user may have no available
 	// XMPP session on either side before Finesse logs them out with
 	// reason code 255. Default 60 s (Fast: 1 s).
@@ -85,6 +92,7 @@ type timings struct {
 	loginSpread     time.Duration // robots sign in within this after Run starts
 	queueStats      time.Duration // Queue/{id} notification period
 	forcedLogout    time.Duration
+	rona            time.Duration // <= 0: no ring-no-answer
 	lockout         time.Duration // Basic-auth lockout after 5 failures
 	callInterval    time.Duration // <= 0: no generator
 	abandon         time.Duration // a queued call hangs up after this
@@ -105,6 +113,7 @@ func (c *Config) timings() timings {
 		loginSpread:     3 * time.Second,
 		queueStats:      10 * time.Second,
 		forcedLogout:    60 * time.Second,
+		rona:            defaultRONA,
 		lockout:         5 * time.Minute,
 		callInterval:    6 * time.Second,
 		abandon:         3 * time.Minute,
@@ -135,6 +144,9 @@ func (c *Config) timings() timings {
 	}
 	if c.ForcedLogoutDelay > 0 {
 		t.forcedLogout = c.ForcedLogoutDelay
+	}
+	if c.RONATimeout != 0 {
+		t.rona = c.RONATimeout
 	}
 	return t
 }

@@ -149,6 +149,9 @@ func (h *restHandler) route(r *http.Request, seg []string, body []byte, reqID *s
 			if d.part(caller) == nil {
 				return 0, nil, errForbidden(caller.id)
 			}
+			if req.Action == actParticipantDrop {
+				return m.routeParticipantDrop(caller, d, req, *reqID)
+			}
 			if e := m.checkDialogAction(caller, d, req); e != nil {
 				return 0, nil, e
 			}
@@ -223,6 +226,9 @@ func (h *restHandler) routeUser(r *http.Request, caller *user, seg []string, bod
 			if err != nil {
 				return 0, nil, errInput("body", err.Error())
 			}
+			if req.Action == actSilentMonitor || req.Action == actBarge {
+				return m.routeSuperviseCall(target, req, body, reqID)
+			}
 			if e := m.checkMakeCall(target, req); e != nil {
 				return 0, nil, e
 			}
@@ -261,6 +267,12 @@ func (h *restHandler) routeUser(r *http.Request, caller *user, seg []string, bod
 			return 0, nil, errNotFound("ReasonCode", seg[3])
 		}
 		return http.StatusOK, &rc, nil
+
+	case len(seg) == 3 && sub == "MediaPropertiesLayouts":
+		if r.Method != http.MethodGet {
+			return 0, nil, errMethod(r.Method)
+		}
+		return http.StatusOK, defaultLayout(), nil
 
 	case len(seg) == 3 && sub == "WrapUpReasons":
 		if r.Method != http.MethodGet {

@@ -185,3 +185,37 @@ test('reduceState follows Finesse collection rules', () => {
   assert.equal(t2.users[1].state, 'TALKING');
   assert.equal(team.users[1].state, 'READY', 'the previous state is not modified');
 });
+
+test('link reports the relay WebSocket alone; upstream status does not touch it', async () => {
+  const { client, sockets, timers } = harness();
+  const links = [];
+  client.onLink(s => links.push(s));
+  await client.signIn({ loginId: '1001', password: 'demo' });
+  client.connect();
+  await tick();
+  sockets[0].recv({ type: 'welcome', agent: '1001', seq: 1, resumed: false, heartbeat: 25, stream: 's' });
+  sockets[0].recv({ type: 'status', seq: 2, upstream: 'reconnecting', side: 'A' });
+  assert.equal(client.link, 'up', 'an upstream reconnect is not a relay reconnect');
+  assert.equal(client.connection, 'reconnecting');
+  sockets[0].recv({ type: 'status', seq: 3, upstream: 'up', side: 'B' });
+  assert.equal(client.connection, 'up');
+  sockets[0].drop(1006);
+  assert.equal(client.link, 'reconnecting');
+  await timers.advance(500); await tick();
+  sockets[1].recv({ type: 'welcome', agent: '1001', seq: 3, resumed: true, heartbeat: 25, stream: 's' });
+  assert.deepEqual(links, ['connecting', 'up', 'reconnecting', 'up']);
+});
+
+test('helpers for single-step transfer and the supervisor actions send Finesse bodies', async () => {
+  const { client, calls } = harness();
+  await client.signIn({ loginId: '2001', password: 'demo' });
+  await client.singleStepTransfer('77', '52001', '51003');
+  await client.silentMonitor('52001', '51002');
+  await client.barge('52001', '51002', '99');
+  await client.participantDrop('77', '51002');
+  const bodies = calls.filter(c => c.url.includes('/api/finesse/')).map(c => [c.init.method, c.url.replace('http://relay/api/finesse/', ''), c.init.body]);
+  assert.deepEqual(bodies[0], ['PUT', 'Dialog/77', '<Dialog><requestedAction>TRANSFER_SST</requestedAction><targetMediaAddress>52001</targetMediaAddress><toAddress>51003</toAddress></Dialog>']);
+  assert.deepEqual(bodies[1], ['POST', 'User/1001/Dialogs', '<Dialog><requestedAction>SILENT_MONITOR</requestedAction><fromAddress>52001</fromAddress><toAddress>51002</toAddress></Dialog>']);
+  assert.match(bodies[2][2], /<requestedAction>BARGE_CALL<\/requestedAction>.*<associatedDialogUri>\/finesse\/api\/Dialog\/99<\/associatedDialogUri>/);
+  assert.deepEqual(bodies[3], ['PUT', 'Dialog/77', '<Dialog><requestedAction>PARTICIPANT_DROP</requestedAction><targetMediaAddress>51002</targetMediaAddress></Dialog>']);
+});
