@@ -40,7 +40,7 @@ func TestSupervisorActionsRefused(t *testing.T) {
 		name, path, auth, body string
 		status                 int
 	}{
-		{"an agent cannot monitor", "/finesse/api/User/1001/Dialogs", "1001:demo", superviseBody("SILENT_MONITOR", "51001", "51002", ""), 403},
+		{"an agent cannot monitor", "/finesse/api/User/1001/Dialogs", "1001:demo", superviseBody("SILENT_MONITOR", "51001", "51002", ""), 401}, // Finesse: 401 Invalid Authorization User Specified
 		{"only an agent who is talking", sup, "2001:demo", superviseBody("SILENT_MONITOR", "52001", "51002", ""), 400},
 		{"from the supervisor's own extension", sup, "2001:demo", superviseBody("SILENT_MONITOR", "51003", "51002", ""), 400},
 		{"toAddress is required", sup, "2001:demo", "<Dialog><requestedAction>SILENT_MONITOR</requestedAction><fromAddress>52001</fromAddress></Dialog>", 400},
