@@ -21,6 +21,7 @@ var allowedImports = map[string][]string{
 	"finesse-relay/server/agent":   {"finesse-relay/xmpp/finesse"},
 	"finesse-relay/server/sim":     {"finesse-relay/xmpp/finesse", "finesse-relay/xmpp/bosh/wire", "finesse-relay/server/sim/"},
 	"finesse-relay/scripts":        {},
+	"finesse-relay/internal":       {},
 	"finesse-relay/server":         {"finesse-relay/"},
 }
 
