@@ -50,6 +50,7 @@ go vet ./...
 step "staticcheck $STATICCHECK_VERSION"
 go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./...
 echo ok
+step "security: gosec, govulncheck"; scripts/security.sh
 step "go mod tidy (no diff)"
 cp go.mod /tmp/go.mod.before; cp go.sum /tmp/go.sum.before
 go mod tidy
@@ -81,6 +82,7 @@ echo "up: $FINESSE_PEER_ENV"
 step "go test -race ./..."
 export CI="${CI:-}"
 go test -race -count=1 -timeout 15m ./...
+step "fuzzing (every fuzzer, 4 s each)"; scripts/fuzz.sh
 
 # ---- 5. Node: protocol test from the README contract, JS client unit tests, browser tests ----
 if [ -d web/test ]; then

@@ -29,7 +29,7 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 		a.signInError(w, r, "Could not start the SSO sign-in: "+err.Error())
 		return
 	}
-	http.Redirect(w, r, authURL, http.StatusFound)
+	http.Redirect(w, r, authURL, http.StatusFound) // #nosec G710 -- authURL is the configured IdS authorize URL built by ids.BeginLogin
 }
 
 // handleCallback is GET /idscallback: IdS returns the authorization code.
@@ -64,7 +64,7 @@ func (a *App) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.setSessionCookie(w, a.relay.create(s.LoginID()))
-	http.Redirect(w, r, returnTo, http.StatusFound)
+	http.Redirect(w, r, returnTo, http.StatusFound) // #nosec G710 -- returnTo passed ids.IsLocalPath in FinishLogin (a local path only)
 }
 
 // tokenUser finds the IdS user_id of an access token: verified locally when
