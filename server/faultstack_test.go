@@ -73,14 +73,6 @@ func startProxy(t *testing.T, target string) *faultnet.Proxy {
 	return p
 }
 
-// side returns the index of side "A" or "B".
-func side(name string) int {
-	if name == "B" {
-		return 1
-	}
-	return 0
-}
-
 // restFront is an HTTPS reverse proxy to one simulated Finesse node that
 // answers a chosen status, or hangs, for the requests a fault matches.
 type restFront struct {
