@@ -171,7 +171,9 @@ func runMatrixCase(t *testing.T, tc matrixCase) {
 	fs.checkResume(t, fx.session, fx.c, fx.since, fx.stream)
 
 	settleGoroutines(t, steadyG+goroutineSlack, "after recovery")
-	if h := heapAfterGC(); h > steadyHeap+heapBound {
+	h := heapAfterGC()
+	t.Logf("goroutines %d → %d, live heap %d → %d KiB", steadyG, runtime.NumGoroutine(), steadyHeap>>10, h>>10)
+	if h > steadyHeap+heapBound {
 		t.Errorf("live heap grew from %d KiB to %d KiB (bound %d KiB)", steadyHeap>>10, h>>10, heapBound>>10)
 	}
 }
