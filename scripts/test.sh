@@ -52,6 +52,7 @@ go vet ./...
 step "staticcheck $STATICCHECK_VERSION"
 go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./...
 echo ok
+step "security: gosec, govulncheck"; scripts/security.sh
 step "go mod tidy (no diff)"
 cp go.mod /tmp/go.mod.before; cp go.sum /tmp/go.sum.before
 go mod tidy
@@ -87,6 +88,7 @@ step "go test -race ./..."
 export CI="${CI:-}"
 go test -race -count=1 -timeout 15m ./...
 step "finesse-relay bench --quick (simulator and relay as processes)"; go run ./server bench --quick --out "$ROOT/test-artifacts/bench-quick.json"
+step "fuzzing (every fuzzer, 4 s each)"; scripts/fuzz.sh
 
 # ---- 5. Node: protocol test from the README contract, JS client unit tests, browser tests ----
 if [ -d web/test ]; then

@@ -60,7 +60,7 @@ func NewApp(cfg *Config, log *zap.Logger) (*App, error) {
 	}
 	if cfg.TLSEnabled && cfg.HTTPPort != 0 {
 		if a.redirect, err = listen("server.http.port", cfg.ListenHost, cfg.HTTPPort); err != nil {
-			a.main.Close()
+			a.main.Close() // #nosec G104 -- closing a listener on the error path; the error being returned matters more
 			return nil, err
 		}
 	}
@@ -110,9 +110,9 @@ func (a *App) routes() {
 }
 
 func (a *App) closeListeners() {
-	a.main.Close()
+	a.main.Close() // #nosec G104 -- closing a listener on the error path; the error being returned matters more
 	if a.redirect != nil {
-		a.redirect.Close()
+		a.redirect.Close() // #nosec G104 -- closing a listener on the error path; the error being returned matters more
 	}
 	if a.metricsLn != nil {
 		a.metricsLn.Close()

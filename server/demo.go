@@ -77,19 +77,19 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Logger:       log.Named("sim"),
 	})
 	if err != nil {
-		ln.Close()
+		ln.Close() // #nosec G104 -- releasing a listener on the demo's error path
 		fmt.Fprintln(stderr, "finesse-relay: demo: simulator:", err)
 		return exitFail
 	}
 	cfg, err := demoConfig(s, secret, base, host, actualPort, *origins)
 	if err != nil {
-		ln.Close()
+		ln.Close() // #nosec G104 -- releasing a listener on the demo's error path
 		return reportConfigError(stderr, err)
 	}
 	cfg.Listener = ln
 	app, err := NewApp(cfg, log.Named("relay"))
 	if err != nil {
-		ln.Close()
+		ln.Close() // #nosec G104 -- releasing a listener on the demo's error path
 		return reportConfigError(stderr, err)
 	}
 	caFile, cleanup, err := writeDemoCA(s.Endpoints().CACertPEM)

@@ -29,6 +29,7 @@ var allowedImports = map[string][]string{
 	"finesse-relay/scripts":      {},
 	"finesse-relay/server":       {"finesse-relay/"},
 	"finesse-relay/server/bench": {"finesse-relay/xmpp", "finesse-relay/xmpp/finesse", "finesse-relay/server/sim"},
+	"finesse-relay/internal":     {},
 }
 
 func rulesFor(pkg string) (prefix string, allowed []string) {

@@ -628,7 +628,7 @@ func (s *Session) onServicePresence(available bool) {
 
 // jitter spreads reconnects of many sessions: d ± 20 %.
 func jitter(d time.Duration) time.Duration {
-	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
+	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d)) // #nosec G404 -- reconnect jitter, not security
 }
 
 // sleep waits d or until ctx is done; it reports whether d elapsed.

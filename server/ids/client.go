@@ -20,7 +20,7 @@ import (
 // IdS endpoint paths (reference A.3, A.4, A.7).
 const (
 	AuthorizePath = "/ids/v1/oauth/authorize"
-	TokenPath     = "/ids/v1/oauth/token"
+	TokenPath     = "/ids/v1/oauth/token" // #nosec G101 -- an IdS URL path, not a credential
 	PublicKeyPath = "/ids/v1/keys/token/public"
 )
 
@@ -257,7 +257,7 @@ func (c *Client) retrieve(ctx context.Context, op string, call tokenCall) (*oaut
 		n := c.nodes[i]
 		tok, err := c.tryNode(ctx, n, op, call)
 		if err == nil {
-			if prev := c.preferred.Swap(int32(i)); int(prev) != i {
+			if prev := c.preferred.Swap(int32(i)); int(prev) != i { // #nosec G115 -- i indexes the configured IdS nodes (at most a handful)
 				c.log.Info("IdS node switched", zap.String("from", c.nodes[prev].base), zap.String("to", n.base), zap.String("op", op))
 			}
 			return tok, nil

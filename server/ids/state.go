@@ -84,6 +84,7 @@ func (c *Client) BeginLogin(w http.ResponseWriter, secure bool, returnTo string)
 	expires := c.now().Add(StateLifetime).Unix()
 	value := state + "." + base64.RawURLEncoding.EncodeToString([]byte(returnTo)) + "." +
 		strconv.FormatInt(expires, 10) + "." + c.stateMAC(state, returnTo, expires)
+	// #nosec G124 -- HttpOnly and SameSite=Lax; Secure whenever the relay serves HTTPS (secure is false only on plain-HTTP loopback/demo)
 	http.SetCookie(w, &http.Cookie{
 		Name:     StateCookiePrefix + state[:cookieIDLen],
 		Value:    value,
@@ -111,7 +112,7 @@ func (c *Client) FinishLogin(r *http.Request, w http.ResponseWriter) (code, retu
 		return "", "", fmt.Errorf("%w: the callback carries no valid state", ErrStateMismatch)
 	}
 	name := StateCookiePrefix + state[:cookieIDLen]
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: c.cookiePath, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: c.cookiePath, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode}) // #nosec G124 -- this expires the state cookie (empty value, MaxAge -1)
 	ck, cerr := r.Cookie(name)
 	if cerr != nil {
 		return "", "", fmt.Errorf("%w: no sign-in cookie in this browser (cookies blocked, another browser, or older than %v)", ErrStateMismatch, StateLifetime)

@@ -423,22 +423,41 @@ func TestForcedLogout(t *testing.T) {
 		t.Fatalf("forced logout reason %+v", x)
 	}
 
-	// 1002 goes away but comes back (on side B) in time: stays.
+	// 1002 goes away but comes back on the same side in time: stays.
 	e.do(func(m *model) { m.presence(sideA, "1002", false) })
 	time.Sleep(delay / 6)
-	e.do(func(m *model) { m.presence(sideB, "1002", true) })
+	e.do(func(m *model) { m.presence(sideA, "1002", true) })
 	time.Sleep(2 * delay)
 	if s := e.state("1002"); s != stateNotReady {
 		t.Fatalf("1002 %s: a session back in time cancels the logout", s)
 	}
-	// A user with sessions on both sides stays while either remains.
+	// 1002 moves to side B while side A is in service: A still logs it out
+	// after the delay (B.9), although it is present on B.
 	e.do(func(m *model) {
-		m.presence(sideA, "1002", true)
-		m.presence(sideB, "1002", false)
+		m.presence(sideB, "1002", true)
+		m.presence(sideA, "1002", false)
+	})
+	if s := e.state("1002"); s != stateNotReady {
+		t.Fatalf("1002 logged out at once (%s): the rule waits the delay", s)
+	}
+	u = a.waitFor(t, wait, "side A's forced logout of 1002", userState("1002", "LOGOUT"))
+	if x, _ := finesse.ParseUser(u.Data); x.ReasonCodeID != "255" {
+		t.Fatalf("1002 forced logout reason %q", x.ReasonCodeID)
+	}
+	// A side taken out of service forgets its desktops: 1005 moves from A
+	// to B during the outage and stays signed in.
+	e.login("1005")
+	e.do(func(m *model) {
+		m.presence(sideA, "1005", true)
+		m.setInService(sideA, false)
+		m.presence(sideA, "1005", false)
+		m.presence(sideB, "1005", true)
 	})
 	time.Sleep(2 * delay)
-	if s := e.state("1002"); s != stateNotReady {
-		t.Fatalf("1002 %s with a session on side A", s)
+	e.do(func(m *model) { m.setInService(sideA, true) })
+	time.Sleep(2 * delay)
+	if s := e.state("1005"); s != stateNotReady {
+		t.Fatalf("1005 %s after moving to B while A was out of service", s)
 	}
 	// Signed in over REST with no XMPP session at all: logged out too.
 	e.must(202, "PUT", "/finesse/api/User/1003", "1003:demo", stateBody("LOGIN", "extension", "51003"))

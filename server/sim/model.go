@@ -60,6 +60,10 @@ type user struct {
 
 	present     [2]bool // an available XMPP session on side A / B
 	logoutTimer *simTimer
+	// homed[i]: side i has seen this user's desktop since it last came
+	// into service; sideTimer[i] is that side's own forced-logout timer.
+	homed     [2]bool
+	sideTimer [2]*simTimer
 
 	failures    int
 	lockedUntil time.Time
@@ -142,8 +146,8 @@ func newModel(cfg Config, t timings) *model {
 		dialogs:   make(map[string]*dialog),
 		nextID:    16817000,
 		inService: [2]bool{true, true},
-		callRand:  rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed0001)),
-		robotRand: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed0002)),
+		callRand:  rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed0001)), // #nosec G115,G404 -- a deterministic simulation seed reinterpreted as uint64; not security
+		robotRand: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed0002)), // #nosec G115,G404 -- a deterministic simulation seed reinterpreted as uint64; not security
 		odds:      defaultOdds,
 	}
 	m.tmr = newTimerSet(&m.mu)
@@ -418,23 +422,44 @@ func (m *model) presence(side int, loginID string, available bool) {
 	m.checkPresenceRule(u)
 }
 
-// checkPresenceRule starts or cancels u's forced-logout timer: a signed-in
-// user with no available session on either side is logged out (reason
-// 255) after the delay; robots have a desktop of their own and are exempt.
+// checkPresenceRule starts or cancels u's forced-logout timers (B.9;
+// robots have a desktop of their own and are exempt):
+//   - a signed-in user with no available session on either side is logged
+//     out (reason 255) after the delay;
+//   - a side IN_SERVICE that has seen the user's desktop logs the user out
+//     after the delay once that desktop is gone from it, even when the user
+//     is present on the other side: a client that drops off side A while A
+//     is in service and moves to side B is still logged out by A.
 func (m *model) checkPresenceRule(u *user) {
 	absent := u.loggedIn() && !u.robot && !u.present[sideA] && !u.present[sideB]
 	if !absent {
 		m.tmr.stop(u.logoutTimer)
 		u.logoutTimer = nil
-		return
+	} else if u.logoutTimer == nil {
+		u.logoutTimer = m.tmr.after(m.t.forcedLogout, func() {
+			u.logoutTimer = nil
+			m.logoutNow(u, reasonForced, "")
+		})
 	}
-	if u.logoutTimer != nil {
-		return
+	for side := range u.present {
+		if u.present[side] {
+			u.homed[side] = true
+		}
+		gone := u.loggedIn() && !u.robot && u.homed[side] && !u.present[side] && m.inService[side]
+		if !gone {
+			m.tmr.stop(u.sideTimer[side])
+			u.sideTimer[side] = nil
+			continue
+		}
+		if u.sideTimer[side] != nil {
+			continue
+		}
+		u.sideTimer[side] = m.tmr.after(m.t.forcedLogout, func() {
+			u.sideTimer[side] = nil
+			u.homed[side] = false
+			m.logoutNow(u, reasonForced, "")
+		})
 	}
-	u.logoutTimer = m.tmr.after(m.t.forcedLogout, func() {
-		u.logoutTimer = nil
-		m.logoutNow(u, reasonForced, "")
-	})
 }
 
 // --- sides --------------------------------------------------------------
@@ -447,6 +472,12 @@ func (m *model) setInService(side int, in bool) bool {
 	m.inService[side] = in
 	m.publishSystemInfo(side)
 	if !in {
+		// A side out of service forgets its desktops (its CTI link is
+		// down): it will not log out agents who moved to the other side.
+		for _, u := range m.agents {
+			u.homed[side] = false
+			m.checkPresenceRule(u)
+		}
 		m.tmr.after(m.t.xmppDropGrace, func() {
 			if !m.inService[side] {
 				m.out.push(outItem{sides: 1 << side, drop: true})

@@ -114,16 +114,16 @@ func smallInt(v string) (int, error) {
 type bodyWriter struct{ bytes.Buffer }
 
 func (w *bodyWriter) attr(name, value string) {
-	w.WriteByte(' ')
-	w.WriteString(name)
-	w.WriteString("='")
-	w.WriteString(wire.EscapeAttr(value))
-	w.WriteByte('\'')
+	w.WriteByte(' ')                      // #nosec G104 -- bodyWriter is a bytes.Buffer: its writes never fail
+	w.WriteString(name)                   // #nosec G104 -- bodyWriter is a bytes.Buffer: its writes never fail
+	w.WriteString("='")                   // #nosec G104 -- bodyWriter is a bytes.Buffer: its writes never fail
+	w.WriteString(wire.EscapeAttr(value)) // #nosec G104 -- bodyWriter is a bytes.Buffer: its writes never fail
+	w.WriteByte('\'')                     // #nosec G104 -- bodyWriter is a bytes.Buffer: its writes never fail
 }
 
 // open writes "<body" and the attributes common to every request.
 func (w *bodyWriter) open(rid uint64, sid string) {
-	w.WriteString("<body")
+	w.WriteString("<body") // #nosec G104 -- bodyWriter is a bytes.Buffer: its writes never fail
 	w.attr("rid", strconv.FormatUint(rid, 10))
 	if sid != "" {
 		w.attr("sid", sid)
@@ -134,13 +134,13 @@ func (w *bodyWriter) open(rid uint64, sid string) {
 func (w *bodyWriter) close(payload [][]byte) []byte {
 	w.attr("xmlns", wire.NSHTTPBind)
 	if len(payload) == 0 {
-		w.WriteString("/>")
+		w.WriteString("/>") // #nosec G104 -- bodyWriter is a bytes.Buffer: its writes never fail
 		return w.Bytes()
 	}
-	w.WriteByte('>')
+	w.WriteByte('>') // #nosec G104 -- bodyWriter is a bytes.Buffer: its writes never fail
 	for _, p := range payload {
-		w.Write(p)
+		w.Write(p) // #nosec G104 -- bodyWriter is a bytes.Buffer: its writes never fail
 	}
-	w.WriteString("</body>")
+	w.WriteString("</body>") // #nosec G104 -- bodyWriter is a bytes.Buffer: its writes never fail
 	return w.Bytes()
 }

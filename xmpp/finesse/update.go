@@ -124,10 +124,10 @@ func parseUpdate(doc []byte) (Update, error) {
 				}
 				continue
 			}
-			if seen[i] {
+			if seen[i] { // #nosec G602 -- i is 0..3 here (i < 0 continued above) and seen has 4 slots
 				return u, fmt.Errorf("more than one <%s>", name)
 			}
-			seen[i] = true
+			seen[i] = true // #nosec G602 -- i is 0..3 here (i < 0 continued above) and seen has 4 slots
 			if i == 0 {
 				data, err := readData(dec, doc)
 				if err != nil {

@@ -95,11 +95,11 @@ func (s *Server) newPublication(node string, doc []byte) *publication {
 // appendItemID appends a random item id shaped like the captured ones
 // (a UUID followed by digits).
 func appendItemID(b []byte) []byte {
-	hi, lo := rand.Uint64(), rand.Uint64()
-	hi = hi&^(0xf<<12) | 4<<12 // version 4
-	lo = lo&^(3<<62) | 2<<62   // RFC 4122 variant
+	hi, lo := rand.Uint64(), rand.Uint64() // #nosec G404 -- simulated pubsub item ids, not security
+	hi = hi&^(0xf<<12) | 4<<12             // version 4
+	lo = lo&^(3<<62) | 2<<62               // RFC 4122 variant
 	return fmt.Appendf(b, "%08x-%04x-%04x-%04x-%012x%d",
-		hi>>32, (hi>>16)&0xffff, hi&0xffff, lo>>48, lo&0xffffffffffff, rand.IntN(100000))
+		hi>>32, (hi>>16)&0xffff, hi&0xffff, lo>>48, lo&0xffffffffffff, rand.IntN(100000)) // #nosec G404 -- simulated pubsub item ids, not security
 }
 
 // idChars are the characters of the per-message id suffix.
