@@ -65,7 +65,7 @@ const heapBound = 4 << 20
 // after the reconnect (issue 12, hole 4: the snapshot resolves every
 // requestId proxied during the gap). TODO(reconcile): set to true when
 // that fix lands.
-const requireRequestIDReconciliation = false
+const requireRequestIDReconciliation = true
 
 // glitchFailoverFixed turns on the final check of the "glitch, then
 // failover while A is in service" case: that side A has not logged the

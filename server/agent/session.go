@@ -19,6 +19,17 @@ import (
 // errFailover ends one upstream attempt so that the next uses the other side.
 var errFailover = errors.New("agent: failing over to the other side")
 
+// errSideUnreachable: the side's SystemInfo could not be read (no answer,
+// 503): the side is not usable, the other one may be.
+var errSideUnreachable = errors.New("agent: side unreachable")
+
+// maxInServiceFailures is how many connects in a row may fail on a side
+// that reports IN_SERVICE before the Session tries the other side. Finesse
+// logs out (reason 255) an agent whose session moved to the other side
+// while this one is in service, so a glitch (a Notification Service
+// restart, a dropped login) is retried on the same side first.
+const maxInServiceFailures = 3
+
 // signal is sent by notification callbacks to the Session goroutine.
 type signal int
 
@@ -191,6 +202,7 @@ func (s *Session) run() {
 	sides := cfg.Sides
 	idx := 0
 	delay := time.Duration(0)
+	inServiceFailures := 0
 	for attempt := 0; s.ctx.Err() == nil; attempt++ {
 		if delay > 0 && !sleep(s.ctx, jitter(delay)) {
 			break
@@ -200,12 +212,19 @@ func (s *Session) run() {
 		if s.ctx.Err() != nil {
 			break
 		}
+		if connected || errors.Is(err, errSideUnreachable) || errors.Is(err, ErrOutOfService) {
+			inServiceFailures = 0
+		} else {
+			inServiceFailures++
+		}
 		switch {
 		case errors.Is(err, ErrSignInAgain):
 			s.log.Warn("credentials refused; the agent must sign in again", zap.Error(err))
 			s.End(EndSessionExpired)
 			continue
-		case errors.Is(err, errFailover), errors.Is(err, ErrOutOfService), !connected && len(sides) > 1:
+		case len(sides) > 1 && (errors.Is(err, errFailover) || errors.Is(err, ErrOutOfService) ||
+			errors.Is(err, errSideUnreachable) || inServiceFailures >= maxInServiceFailures):
+			inServiceFailures = 0
 			idx++
 			next := sides[idx%len(sides)]
 			s.log.Warn("failing over", zap.String("from", side), zap.String("to", next), zap.Error(err))
@@ -273,7 +292,7 @@ func (s *Session) connectAndServe(side string, attempt int) (connected bool, err
 	si, err := s.rest.SystemInfo(callCtx, side)
 	cancel()
 	if err != nil {
-		return false, fmt.Errorf("side %s SystemInfo: %w", side, err)
+		return false, fmt.Errorf("side %s SystemInfo: %w: %w", side, errSideUnreachable, err)
 	}
 	if !strings.EqualFold(si.Status, "IN_SERVICE") {
 		s.setStatus(StatusOutOfService, side, "")

@@ -3,6 +3,7 @@ package rest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -395,9 +396,16 @@ func TestBearerRetriedOnceWithDifferentToken(t *testing.T) {
 	}
 }
 
-type failingSource struct{}
+// failingSource fails every Token call with err (default: a plain
+// "invalid_grant" error, as a transient IdS failure would surface).
+type failingSource struct{ err error }
 
-func (failingSource) Token() (*oauth2.Token, error) { return nil, errors.New("invalid_grant") }
+func (f failingSource) Token() (*oauth2.Token, error) {
+	if f.err != nil {
+		return nil, fmt.Errorf("invalid_grant: %w", f.err)
+	}
+	return nil, errors.New("invalid_grant")
+}
 
 func TestCredentialsFailure(t *testing.T) {
 	f := newFakeFinesse(t)

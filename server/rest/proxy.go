@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"finesse-relay/server/cred"
 )
 
 // DefaultMaxBodySize is the default ProxyConfig.MaxBodySize.
@@ -27,7 +29,7 @@ const ProxyPrefix = "/api/finesse/"
 const (
 	CodeUnauthenticated        = "unauthenticated"            // 401: Resolve refused the caller
 	CodeCredentialsRefused     = "credentials_refused"        // 401: Finesse already refused the session's Basic credential; not sent again
-	CodeCredentialsUnavailable = "credentials_unavailable"    // 401: the session's token could not be obtained or refreshed
+	CodeCredentialsUnavailable = "credentials_unavailable"    // 401: the session's credential is gone (sign in again); 503: it could not be renewed right now (retry)
 	CodeNotAllowed             = "not_allowed"                // 404, 405, 400: method, path or query not on the allow-list
 	CodeBadRequest             = "bad_request"                // 400: malformed requestId header
 	CodeUnsupportedMediaType   = "unsupported_media_type"     // 415: a PUT/POST without Content-Type: application/xml
@@ -195,8 +197,12 @@ func (p *proxy) upstreamFailure(w http.ResponseWriter, r *http.Request, err erro
 	switch {
 	case errors.Is(err, ErrCredentialRefused):
 		status, code, msg = http.StatusUnauthorized, CodeCredentialsRefused, "Finesse refused this user's credentials; sign in again"
+	case errors.Is(err, ErrCredentials) && errors.Is(err, cred.ErrSignInAgain):
+		status, code, msg = http.StatusUnauthorized, CodeCredentialsUnavailable, "the session's Finesse credentials are gone (IdS refused to renew them); sign in again"
 	case errors.Is(err, ErrCredentials):
-		status, code, msg = http.StatusUnauthorized, CodeCredentialsUnavailable, "the session's Finesse credentials are unavailable; sign in again"
+		// IdS unreachable during a refresh, say: transient, not a sign-out.
+		w.Header().Set("Retry-After", "5")
+		status, code, msg = http.StatusServiceUnavailable, CodeCredentialsUnavailable, "the session's Finesse token could not be renewed right now (is the Identity Service reachable?); retry in a few seconds"
 	case errors.Is(err, context.DeadlineExceeded):
 		status, code, msg = http.StatusGatewayTimeout, CodeTimeout, "Finesse did not answer in time"
 	case errors.Is(err, ErrRedirect):

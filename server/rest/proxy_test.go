@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"finesse-relay/server/cred"
 )
 
 // proxyFor returns a proxy whose every caller is the session of client.
@@ -376,7 +378,8 @@ func TestProxyUpstreamFailures(t *testing.T) {
 		{"redirect", at(redirect.URL), "/api/finesse/User/1001", 502, CodeFinesseRedirect},
 		{"too large", at(f.srv.URL), "/api/finesse/Dialog/huge", 502, CodeFinesseTooLarge},
 		{"no side", NewProxy(ProxyConfig{Resolve: func(*http.Request) (*Client, error) { return New(Config{}), nil }}), "/api/finesse/User/1001", 500, CodeInternal},
-		{"token refresh failed", at(f.srv.URL, func(c *Config) { c.Credentials = Bearer{Source: failingSource{}} }), "/api/finesse/User/1001", 401, CodeCredentialsUnavailable},
+		{"token refresh failed for now", at(f.srv.URL, func(c *Config) { c.Credentials = Bearer{Source: failingSource{}} }), "/api/finesse/User/1001", 503, CodeCredentialsUnavailable},
+		{"token gone for good", at(f.srv.URL, func(c *Config) { c.Credentials = Bearer{Source: failingSource{err: cred.ErrSignInAgain}} }), "/api/finesse/User/1001", 401, CodeCredentialsUnavailable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
