@@ -43,9 +43,9 @@ type Client struct {
 	tornDown  chan struct{} // closed when the graceful close requested by Close or ctx is over
 	endOnce   sync.Once     // the first of Close, ctx and the pinger decides how the session ends
 	endReq    *SessionError // set by endOnce: nil while the stream ends on its own
-	// heard is set by every stanza read; the pinger pings only after a
-	// PingInterval without one.
-	heard atomic.Bool
+	// heardAt is when the last stanza was read (Unix ns); the pinger pings
+	// only after a PingInterval without one.
+	heardAt atomic.Int64
 	// life ends, with the *SessionError as cause, when the session is over:
 	// IQ calls waiting for an answer then return at once.
 	life    context.Context
@@ -492,11 +492,13 @@ func (c *Client) sendPresence(ctx context.Context, available bool) error {
 // Namespace of XEP-0199 pings.
 const nsPing = "urn:xmpp:ping"
 
-// pinger pings the server after every PingInterval in which no stanza
-// arrived; each ping times out after PingInterval. After PingMisses misses
-// in a row it closes the connection (Run then returns ReasonPingTimeout).
-// It is a timer: a tick runs on a goroutine of its own only while it
-// pings.
+// pinger pings the server once a PingInterval has passed without a stanza;
+// each ping waits PingInterval/PingMisses for its answer, and a missed ping
+// is followed at once by the next. After PingMisses misses in a row it
+// closes the connection (Run then returns ReasonPingTimeout): a link that
+// went silent (black-holed, no FIN) is declared dead within 2 ×
+// PingInterval of its last stanza. It is a timer: a tick runs on a
+// goroutine of its own only while it pings.
 type pinger struct {
 	c      *Client
 	ctx    context.Context
@@ -512,6 +514,7 @@ type pinger struct {
 func (c *Client) startPinger() *pinger {
 	p := &pinger{c: c}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	c.heardAt.Store(time.Now().UnixNano())
 	p.mu.Lock()
 	p.t = time.AfterFunc(c.cfg.PingInterval, p.tick)
 	p.mu.Unlock()
@@ -538,8 +541,13 @@ func (p *pinger) tick() {
 	p.mu.Unlock()
 	defer p.wg.Done()
 	c := p.c
-	if !c.heard.Swap(false) {
-		pctx, cancel := context.WithTimeout(p.ctx, c.cfg.PingInterval)
+	interval := c.cfg.PingInterval
+	next := interval
+	if silence := time.Since(time.Unix(0, c.heardAt.Load())); silence < interval {
+		p.misses = 0 // traffic proves the link alive
+		next = interval - silence
+	} else {
+		pctx, cancel := context.WithTimeout(p.ctx, interval/time.Duration(c.cfg.PingMisses))
 		sent := time.Now()
 		err := c.ping(pctx)
 		cancel()
@@ -553,21 +561,21 @@ func (p *pinger) tick() {
 				c.log.Debug("ping answered again", zap.Int("missed", p.misses))
 			}
 			p.misses = 0
+			c.heardAt.Store(time.Now().UnixNano())
 		} else {
 			p.misses++
 			c.log.Debug("ping not answered", zap.Int("misses", p.misses), zap.Duration("waited", time.Since(sent)), zap.Error(err))
 			if p.misses >= c.cfg.PingMisses {
 				c.requestEnd(&SessionError{Reason: ReasonPingTimeout,
-					Err: fmt.Errorf("%w: %d in a row, every %s", ErrPingTimeout, p.misses, c.cfg.PingInterval)}, false)
+					Err: fmt.Errorf("%w: %d in a row, after %s of silence", ErrPingTimeout, p.misses, interval)}, false)
 				return
 			}
+			next = 0 // the next ping at once: dead within 2 × interval
 		}
-	} else {
-		p.misses = 0 // traffic proves the link alive
 	}
 	p.mu.Lock()
 	if !p.stopped {
-		p.t.Reset(c.cfg.PingInterval)
+		p.t.Reset(next)
 	}
 	p.mu.Unlock()
 }

@@ -76,8 +76,10 @@ type Config struct {
 	// Resource is the resource to bind, e.g. "relay-1". Required; must not
 	// be "desktop" (any letter case), which the Finesse desktop owns.
 	Resource string
-	// PingInterval is the period of XEP-0199 pings to Domain; each ping
-	// also times out after PingInterval. Default 10 s.
+	// PingInterval is how long the session may be silent before a
+	// XEP-0199 ping to Domain; each ping waits PingInterval/PingMisses for
+	// its answer, so a dead link is found within 2 × PingInterval. Default
+	// 10 s.
 	PingInterval time.Duration
 	// PingMisses is how many pings in a row may go unanswered before Run
 	// declares the link dead (ErrPingTimeout). Default 2.

@@ -27,7 +27,7 @@ const (
 // only through t. Errors it returns end the session, so it returns only
 // errors reading the stream; bad payloads are logged and counted.
 func (c *Client) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-	c.heard.Store(true)
+	c.heardAt.Store(time.Now().UnixNano())
 	// The decoder must see the start tag too, or it rejects the end tag.
 	d := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), t))
 	if _, err := d.Token(); err != nil {
