@@ -40,6 +40,8 @@ type App struct {
 	tokenRefreshes refreshMetrics
 	credsMu        sync.Mutex
 	creds          map[string]*credHolder // loginId → the agent's newest verified credential
+
+	onReady, onStopping func() // service-manager notifications (runSupervised); nil = none
 }
 
 // NewApp builds the relay from cfg and binds its listeners.
@@ -119,6 +121,9 @@ func (a *App) Run(ctx context.Context) error {
 		})
 	}
 	a.ready.ready.Store(true)
+	if a.onReady != nil {
+		a.onReady()
+	}
 	a.log.Info("relay listening", append(a.cfg.logFields(), zap.String("url", a.URL()))...)
 	for _, w := range a.cfg.Warnings {
 		a.log.Warn(w)
@@ -126,6 +131,9 @@ func (a *App) Run(ctx context.Context) error {
 	g.Go(func() error {
 		<-ctx.Done()
 		a.ready.ready.Store(false)
+		if a.onStopping != nil {
+			a.onStopping()
+		}
 		a.log.Info("shutting down")
 		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 		defer cancel()

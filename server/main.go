@@ -18,6 +18,8 @@ import (
 	"syscall"
 
 	"go.uber.org/zap"
+
+	"finesse-relay/server/winsvc"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -52,6 +54,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdCheck(ctx, args, stdout, stderr, getenv)
 	case "bench":
 		return cmdBench(ctx, args, stdout, stderr)
+	case "service":
+		return winsvc.Main(ctx, args, stdout, stderr, winsvc.Env{Getenv: getenv, Getwd: os.Getwd},
+			func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+				return cmdServe(ctx, args, stdout, stderr, getenv)
+			})
 	case "version":
 		fmt.Fprintln(stdout, "finesse-relay", buildVersion())
 		return exitOK
@@ -73,6 +80,7 @@ commands:
   demo     run the relay with the embedded Finesse/IdS simulator on loopback
   check    check the configuration and reach IdS and both Finesse sides
   bench    measure relay latency and fan-out against a direct XMPP client (simulator)
+  service  install|uninstall|start|stop|status the Windows service
   version  print the version
 
 Run "finesse-relay <command> -h" for the command's flags.
@@ -183,7 +191,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return reportConfigError(stderr, err)
 	}
-	if err := app.Run(ctx); err != nil {
+	if err := runSupervised(ctx, cfg, app, log, getenv); err != nil {
 		log.Error("relay stopped", zap.Error(err))
 		return exitFail
 	}
