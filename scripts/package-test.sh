@@ -37,7 +37,8 @@ trap cleanup EXIT
 NFPM=$(scripts/tools.sh nfpm)
 build_pkg() { # version, packager, target
   CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$1" -o "$work/finesse-relay-$1" ./server
-  VERSION=$1 ARCH=amd64 BINARY="$work/finesse-relay-$1" "$NFPM" pkg -f packaging/nfpm.yaml -p "$2" -t "$3" >/dev/null
+  VERSION=$1 ARCH=amd64 BINARY="$work/finesse-relay-$1" "$NFPM" pkg -f packaging/nfpm.yaml -p "$2" -t "$3" >"$work/nfpm.log" 2>&1 ||
+    { cat "$work/nfpm.log"; fail "nfpm pkg -p $2"; }
   [ -s "$3" ] || fail "nfpm produced no $3"
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/windows"
@@ -60,6 +61,12 @@ func runService(o Options, serve ServeFunc) error {
 	}
 	if !isSvc {
 		return errors.New("service run is started by the Windows Service Control Manager; use \"finesse-relay serve\" in a console, or \"finesse-relay service start\"")
+	}
+	// A service starts in System32: run in the config file's directory so that
+	// relative paths in relay.env (certificates, the default file store)
+	// resolve next to it.
+	if err := os.Chdir(filepath.Dir(o.ConfigPath)); err != nil {
+		return fmt.Errorf("service run: change to the config directory: %w", err)
 	}
 	elog, err := eventlog.Open(o.Name)
 	if err != nil {
