@@ -41,6 +41,7 @@ if [ ${#need[@]} -gt 0 ]; then
 else
   echo "all present"
 fi
+scripts/ops-packages.sh  # promtool (prometheus), systemd-analyze (systemd)
 
 # ---- 2. static checks ----
 step "gofmt"
@@ -49,6 +50,7 @@ if [ -n "$unformatted" ]; then echo "gofmt would change:"; echo "$unformatted"; 
 echo ok
 step "go vet"
 go vet ./...
+step "windows: go vet + go build (cross)"; scripts/windows-build.sh
 step "staticcheck $STATICCHECK_VERSION"
 go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./...
 echo ok
@@ -89,6 +91,8 @@ export CI="${CI:-}"
 go test -race -count=1 -timeout 15m ./...
 step "finesse-relay bench --quick (simulator and relay as processes)"; go run ./server bench --quick --out "$ROOT/test-artifacts/bench-quick.json"
 step "fuzzing (every fuzzer, 4 s each)"; scripts/fuzz.sh
+step "packages: promtool rules, .deb install/upgrade/purge, .rpm"; scripts/package-test.sh
+step "goreleaser check + snapshot"; scripts/release-test.sh
 
 # ---- 5. Node: protocol test from the README contract, JS client unit tests, browser tests ----
 if [ -d web/test ]; then
@@ -96,6 +100,7 @@ if [ -d web/test ]; then
   (cd web/test && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi)
   step "node tests (protocol contract, JS client)"
   (cd web/test && node --test unit/)
+  step "typed JS client (tsc --noEmit)"; scripts/client-types-test.sh
   if [ -z "${SKIP_BROWSER:-}" ]; then
     step "browser tests (headless Chromium)"
     go build -o "$ROOT/test-artifacts/finesse-relay" ./server

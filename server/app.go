@@ -46,6 +46,8 @@ type App struct {
 	metricsLn     net.Listener // METRICS_LISTEN; nil when /metrics is not on its own listener
 	metricsMux    http.Handler // what metricsLn serves
 	publicMetrics http.Handler // /metrics on the public port; nil when not served there
+
+	onReady, onStopping func() // service-manager notifications (runSupervised); nil = none
 }
 
 // NewApp builds the relay from cfg and binds its listeners.
@@ -170,6 +172,9 @@ func (a *App) Run(ctx context.Context) error {
 		})
 	}
 	a.ready.ready.Store(true)
+	if a.onReady != nil {
+		a.onReady()
+	}
 	a.log.Info("relay listening", append(a.cfg.logFields(), zap.String("url", a.URL()))...)
 	for _, w := range a.cfg.Warnings {
 		a.log.Warn(w)
@@ -177,6 +182,9 @@ func (a *App) Run(ctx context.Context) error {
 	g.Go(func() error {
 		<-ctx.Done()
 		a.ready.ready.Store(false)
+		if a.onStopping != nil {
+			a.onStopping()
+		}
 		a.log.Info("shutting down")
 		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 		defer cancel()

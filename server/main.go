@@ -19,6 +19,8 @@ import (
 	"syscall"
 
 	"go.uber.org/zap"
+
+	"finesse-relay/server/winsvc"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -77,6 +79,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdSim(ctx, args, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args, stdout, stderr)
+	case "service":
+		return winsvc.Main(ctx, args, stdout, stderr, winsvc.Env{Getenv: getenv, Getwd: os.Getwd},
+			func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+				return cmdServe(ctx, args, stdout, stderr, getenv)
+			})
 	case "version":
 		fmt.Fprintln(stdout, "finesse-relay", buildVersion())
 		return exitOK
@@ -115,6 +122,7 @@ commands:
   check    check the configuration and reach IdS and both Finesse sides
   sim      run the Finesse/IdS simulator alone and write a relay.env for serve
   bench    run the simulator and the relay as processes and measure the relay
+  service  install|uninstall|start|stop|status the Windows service
   version  print the version
 
 Run "finesse-relay <command> -h" for the command's flags.
@@ -232,7 +240,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return reportConfigError(stderr, err)
 	}
-	if err := app.Run(ctx); err != nil {
+	if err := runSupervised(ctx, cfg, app, log, getenv); err != nil {
 		log.Error("relay stopped", zap.Error(err))
 		return exitFail
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,7 +123,9 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "finesse-relay: sim:", err)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "# relay.env for `finesse-relay serve --config %s`\n%s", filepath.Join(*dir, simEnvFile), env)
+	// The client secret stays in the file (0600), not on the terminal.
+	shown := regexp.MustCompile(`(?m)^client_secret=.*$`).ReplaceAllString(env, "client_secret=(in the file)")
+	fmt.Fprintf(stdout, "# relay.env for `finesse-relay serve --config %s`\n%s", filepath.Join(*dir, simEnvFile), shown)
 	fmt.Fprintf(stdout, "# CA file: %s\n# control API: %s (POST /sim/calls, /sim/sides/A ...)\n", filepath.Join(*dir, simCAFile), ep.ControlURL)
 	if err := s.Run(ctx); err != nil && ctx.Err() == nil {
 		log.Error("simulator stopped", zap.Error(err))

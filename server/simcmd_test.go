@@ -45,6 +45,9 @@ func TestSimCommandWritesAUsableRelayEnv(t *testing.T) {
 			if cfg.RootCAs == nil || len(cfg.Sides) != 2 || cfg.Sides[0].XMPPTransport != transport || cfg.RedirectURL.String() != "http://127.0.0.1:9999/idscallback" {
 				t.Errorf("config: CA %v, sides %+v, redirect %v", cfg.RootCAs != nil, cfg.Sides, cfg.RedirectURL)
 			}
+			if strings.Contains(stdout.String(), cfg.ClientSecret) || !strings.Contains(stdout.String(), "client_secret=(in the file)") {
+				t.Errorf("stdout shows the client secret:\n%s", stdout.String())
+			}
 			if !strings.Contains(stdout.String(), "CA file: "+filepath.Join(dir, simCAFile)) {
 				t.Errorf("stdout does not name the CA file:\n%s", stdout.String())
 			}

@@ -61,6 +61,12 @@ func dialWebSocket(ctx context.Context, cfg Config, ls *linkState) (*wsConn, err
 		TLSClientConfig:  cfg.TLSConfig,
 		HandshakeTimeout: cfg.DialTimeout,
 		Subprotocols:     []string{wsProtocol},
+		// The XML decoder reading this connection has its own buffer and
+		// what the relay writes upstream is small (IQs, presence, pings):
+		// gorilla's default 4 KiB buffers would double-buffer every one of
+		// thousands of sessions (about 11 KiB each, heap profile at 1,000).
+		ReadBufferSize:  1024,
+		WriteBufferSize: 1024,
 	}
 	origin := "https://" + u.Host
 	c, resp, err := d.DialContext(ctx, u.String(), http.Header{"Origin": {origin}})
