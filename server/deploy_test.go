@@ -248,15 +248,6 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-// pendingMetrics are named by the dashboard and the alerts but added by work
-// not merged into this branch yet. The test reports them instead of failing.
-// THE INTEGRATOR REMOVES EACH LINE once the metric's branch is merged; no
-// other name may be added here.
-var pendingMetrics = map[string]string{
-	"finesse_relay_event_relay_latency_seconds": "relay latency histogram (issue 16, another helper)",
-	"finesse_relay_store_up":                    "store health gauge (durable store work)",
-}
-
 // metricRef matches the relay's metric names inside PromQL.
 var metricRef = regexp.MustCompile(`\bfinesse_relay_[a-z0-9_]+`)
 
@@ -379,19 +370,15 @@ func TestDashboardAndAlertMetricsExist(t *testing.T) {
 		t.Fatalf("%s is not served", certwatch.MetricName)
 	}
 	used := dashboardAndAlertMetrics(t)
-	var missing, pending []string
+	var missing []string
 	for name, where := range used {
 		base := name
 		for _, suf := range []string{"_bucket", "_sum", "_count"} {
-			if b, ok := strings.CutSuffix(name, suf); ok && (served[b] || pendingMetrics[b] != "") {
+			if b, ok := strings.CutSuffix(name, suf); ok && served[b] {
 				base = b
 			}
 		}
-		switch {
-		case served[base]:
-		case pendingMetrics[base] != "":
-			pending = append(pending, base+" ("+pendingMetrics[base]+")")
-		default:
+		if !served[base] {
 			missing = append(missing, name+" in "+where)
 		}
 	}
@@ -399,26 +386,8 @@ func TestDashboardAndAlertMetricsExist(t *testing.T) {
 	if len(missing) > 0 {
 		t.Errorf("named by the dashboard or the alerts but not served by /metrics:\n  %s", strings.Join(missing, "\n  "))
 	}
-	for p := range pendingMetrics {
-		if served[p] {
-			t.Errorf("%s is served now: remove it from pendingMetrics", p)
-		}
-	}
-	if len(pending) > 0 {
-		sort.Strings(pending)
-		t.Logf("PENDING (not served on this branch, listed in pendingMetrics): %s", strings.Join(dedupe(pending), "; "))
-	}
 }
 
-func dedupe(ss []string) []string {
-	var out []string
-	for i, s := range ss {
-		if i == 0 || s != ss[i-1] {
-			out = append(out, s)
-		}
-	}
-	return out
-}
 
 func TestCertTargets(t *testing.T) {
 	cfg, err := LoadConfig(LoadOptions{NoFile: true, Getenv: noEnv, Set: map[string]string{

@@ -288,21 +288,3 @@ func (r *statusRecorder) Flush() {
 	}
 }
 
-// refreshMetrics counts IdS token refreshes the relay observed.
-type refreshMetrics struct{ c *prometheus.CounterVec }
-
-func newRefreshMetrics(reg prometheus.Registerer) refreshMetrics {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "finesse_relay_token_refreshes_total", Help: "IdS access-token refreshes by result (ok, failed).",
-	}, []string{"result"})
-	reg.MustRegister(c)
-	return refreshMetrics{c}
-}
-
-func (m refreshMetrics) count(ok bool) {
-	if ok {
-		m.c.WithLabelValues("ok").Inc()
-	} else {
-		m.c.WithLabelValues("failed").Inc()
-	}
-}
