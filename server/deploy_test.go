@@ -388,7 +388,6 @@ func TestDashboardAndAlertMetricsExist(t *testing.T) {
 	}
 }
 
-
 func TestCertTargets(t *testing.T) {
 	cfg, err := LoadConfig(LoadOptions{NoFile: true, Getenv: noEnv, Set: map[string]string{
 		"FINESSE_A_HOST": "fa.example.com", "FINESSE_B_HOST": "fb.example.com", "FINESSE_B_HTTPS_PORT": "443",

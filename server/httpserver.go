@@ -287,4 +287,3 @@ func (r *statusRecorder) Flush() {
 		f.Flush()
 	}
 }
-
