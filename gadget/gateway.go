@@ -7,12 +7,13 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
+
+	"finesse-relay/httpx"
 )
 
 // Gateway defaults.
@@ -94,12 +95,11 @@ type GatewayConfig struct {
 //
 // A Gateway is safe for concurrent use.
 type Gateway struct {
-	cfg       GatewayConfig
-	anyOrigin bool
-	origins   map[string]struct{}
-	upgrader  websocket.Upgrader
-	readWait  time.Duration
-	log       *zap.Logger
+	cfg      GatewayConfig
+	origins  httpx.Origins
+	upgrader websocket.Upgrader
+	readWait time.Duration
+	log      *zap.Logger
 
 	mu       sync.Mutex
 	closed   bool
@@ -147,18 +147,11 @@ func NewGateway(cfg GatewayConfig) *Gateway {
 	}
 	g := &Gateway{
 		cfg:      cfg,
-		origins:  make(map[string]struct{}),
+		origins:  httpx.NewOrigins(cfg.AllowedOrigins...),
 		readWait: cfg.Heartbeat * 5 / 2,
 		log:      cfg.Logger,
 		conns:    make(map[*conn]struct{}),
 		sessions: make(map[string]*sessionConns),
-	}
-	for _, o := range cfg.AllowedOrigins {
-		if o == "*" {
-			g.anyOrigin = true
-			continue
-		}
-		g.origins[normalizeOrigin(o)] = struct{}{}
 	}
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout: handshakeTimeout,
@@ -350,33 +343,10 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 }
 
-// originAllowed: no Origin (not a browser) is allowed; otherwise an exact
-// match, or "*".
+// originAllowed: no Origin (not a browser) is allowed; otherwise the
+// relay's one origin policy (httpx.Origins) decides.
 func (g *Gateway) originAllowed(origin string) bool {
-	if origin == "" || g.anyOrigin {
-		return true
-	}
-	_, ok := g.origins[normalizeOrigin(origin)]
-	return ok
-}
-
-// normalizeOrigin lowercases an origin and drops a trailing slash and a
-// default port, so "HTTPS://Finesse.example:443/" matches
-// "https://finesse.example".
-func normalizeOrigin(o string) string {
-	o = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(o), "/"))
-	u, err := url.Parse(o)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return o
-	}
-	host := u.Host
-	if p := u.Port(); (u.Scheme == "https" && p == "443") || (u.Scheme == "http" && p == "80") {
-		host = u.Hostname()
-		if strings.Contains(host, ":") {
-			host = "[" + host + "]"
-		}
-	}
-	return u.Scheme + "://" + host
+	return origin == "" || g.origins.Allows(origin)
 }
 
 // parseResumePoint reads since and stream from the query.

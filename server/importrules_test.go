@@ -15,7 +15,7 @@ var allowedImports = map[string][]string{
 	"finesse-relay/xmpp/bosh":      {"finesse-relay/xmpp/finesse", "finesse-relay/xmpp/bosh/wire"},
 	"finesse-relay/xmpp":           {"finesse-relay/xmpp/finesse", "finesse-relay/xmpp/bosh"},
 	"finesse-relay/httpx":          {},
-	"finesse-relay/gadget":         {},
+	"finesse-relay/gadget":         {"finesse-relay/httpx"},
 	"finesse-relay/server/cred":    {},
 	"finesse-relay/server/seal":    {},
 	"finesse-relay/server/store":   {},
