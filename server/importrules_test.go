@@ -10,18 +10,21 @@ import (
 // the packages of ours it may import (production code; tests may import more).
 // Longer prefixes win.
 var allowedImports = map[string][]string{
-	"finesse-relay/xmpp/finesse":   {},
-	"finesse-relay/xmpp/bosh/wire": {},
-	"finesse-relay/xmpp/bosh":      {"finesse-relay/xmpp/finesse", "finesse-relay/xmpp/bosh/wire"},
-	"finesse-relay/xmpp":           {"finesse-relay/xmpp/finesse", "finesse-relay/xmpp/bosh"},
-	"finesse-relay/gadget":         {},
-	"finesse-relay/web":            {},
-	"finesse-relay/server/ids":     {},
-	"finesse-relay/server/rest":    {"finesse-relay/xmpp/finesse"},
-	"finesse-relay/server/agent":   {"finesse-relay/xmpp/finesse"},
-	"finesse-relay/server/sim":     {"finesse-relay/xmpp/finesse", "finesse-relay/xmpp/bosh/wire", "finesse-relay/server/sim/"},
-	"finesse-relay/scripts":        {},
-	"finesse-relay/server":         {"finesse-relay/"},
+	"finesse-relay/xmpp/finesse":     {},
+	"finesse-relay/xmpp/bosh/wire":   {},
+	"finesse-relay/xmpp/bosh":        {"finesse-relay/xmpp/finesse", "finesse-relay/xmpp/bosh/wire"},
+	"finesse-relay/xmpp":             {"finesse-relay/xmpp/finesse", "finesse-relay/xmpp/bosh"},
+	"finesse-relay/gadget":           {},
+	"finesse-relay/web":              {},
+	"finesse-relay/server/ids":       {},
+	"finesse-relay/server/rest":      {"finesse-relay/xmpp/finesse"},
+	"finesse-relay/server/agent":     {"finesse-relay/xmpp/finesse"},
+	"finesse-relay/server/sim":       {"finesse-relay/xmpp/finesse", "finesse-relay/xmpp/bosh/wire", "finesse-relay/server/sim/"},
+	"finesse-relay/server/sdnotify":  {},
+	"finesse-relay/server/winsvc":    {},
+	"finesse-relay/server/certwatch": {},
+	"finesse-relay/scripts":          {},
+	"finesse-relay/server":           {"finesse-relay/"},
 }
 
 func rulesFor(pkg string) (prefix string, allowed []string) {
