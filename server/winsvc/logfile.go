@@ -10,10 +10,6 @@ import (
 	"sync"
 )
 
-// maxLogSize is the size at which OpenLog moves the log aside (to .1,
-// replacing an older one) when the service starts.
-const maxLogSize = 64 << 20 //lint:ignore U1000 used by the Windows service (service_windows.go)
-
 // OpenLog opens the service's log file for appending, creating its directory.
 // A log over max bytes is first renamed to path+".1" so two generations
 // (at most about 2 x max) are kept.

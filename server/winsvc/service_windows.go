@@ -17,6 +17,10 @@ import (
 	"golang.org/x/sys/windows/svc/mgr"
 )
 
+// maxLogSize is the size at which the service's log is moved aside (to .1,
+// replacing an older one) when the service starts.
+const maxLogSize = 64 << 20
+
 // stopWait bounds how long "service stop" and "uninstall" wait for the
 // relay's graceful shutdown (SHUTDOWN_TIMEOUT is 15 s by default).
 const stopWait = 45 * time.Second
