@@ -143,6 +143,15 @@ func (a *App) URL() string {
 func (a *App) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	// The session manager first: nothing may be accepted before it runs.
+	if a.durable.shared {
+		// One active instance per shared store: a standby waits here.
+		lh := &leaseHolder{st: a.durable.store, owner: instanceID(a.cfg, a.main.Addr()), log: a.log}
+		if err := lh.acquire(ctx); err != nil {
+			_ = a.durable.store.Close()
+			return nil
+		}
+		g.Go(func() error { return lh.keep(ctx) })
+	}
 	g.Go(func() error { return a.manager.Run(ctx) })
 	g.Go(func() error { return a.health.Run(ctx) })
 	select {

@@ -42,6 +42,7 @@ func stateDirectory(getenv func(string) string) string {
 // credentials in it, and the key signing SSO state cookies.
 type durable struct {
 	store    store.Store
+	shared   bool // several instances may use it (Redis): one is active at a time
 	keys     *seal.Keyring
 	stateKey []byte
 }
@@ -75,6 +76,7 @@ func openStore(cfg *Config, log *zap.Logger) (durable, error) {
 		return d, cfgErr("STORE", "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "STORE: "), "STORE "))
 	}
 	d.store = st
+	d.shared = redis
 	var current []byte
 	switch {
 	case keyFile != "":

@@ -24,10 +24,13 @@ var errFailover = errors.New("agent: failing over to the other side")
 var errSideUnreachable = errors.New("agent: side unreachable")
 
 // maxInServiceFailures is how many connects in a row may fail on a side
-// that reports IN_SERVICE before the Session tries the other side. Finesse
-// logs out (reason 255) an agent whose session moved to the other side
-// while this one is in service, so a glitch (a Notification Service
-// restart, a dropped login) is retried on the same side first.
+// that did not say it is out of service (its SystemInfo unreachable, or
+// IN_SERVICE with the XMPP login failing) before the Session tries the
+// other side. Finesse logs out (reason 255) an agent whose session moved
+// to the other side while this one is in service, and a side the relay
+// cannot reach may well be in service (a network glitch), so it is retried
+// first (about 3.5 s with the default backoff); a side that says
+// OUT_OF_SERVICE is left at once.
 const maxInServiceFailures = 3
 
 // signal is sent by notification callbacks to the Session goroutine.
@@ -212,7 +215,7 @@ func (s *Session) run() {
 		if s.ctx.Err() != nil {
 			break
 		}
-		if connected || errors.Is(err, errSideUnreachable) || errors.Is(err, ErrOutOfService) {
+		if connected || errors.Is(err, ErrOutOfService) {
 			inServiceFailures = 0
 		} else {
 			inServiceFailures++
@@ -223,7 +226,7 @@ func (s *Session) run() {
 			s.End(EndSessionExpired)
 			continue
 		case len(sides) > 1 && (errors.Is(err, errFailover) || errors.Is(err, ErrOutOfService) ||
-			errors.Is(err, errSideUnreachable) || inServiceFailures >= maxInServiceFailures):
+			inServiceFailures >= maxInServiceFailures):
 			inServiceFailures = 0
 			idx++
 			next := sides[idx%len(sides)]
