@@ -1,6 +1,7 @@
 package gadget
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -62,5 +63,38 @@ func TestRelayLatencyObservedAtWrite(t *testing.T) {
 			t.Fatalf("%d observations, want 2 (one per connection)", n)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestIdleConnectionHasOnlyItsReader: once its queue is written, a
+// connection keeps no writer goroutine (the writer runs only while frames
+// wait, the heartbeat is a timer); a new frame is still delivered.
+func TestIdleConnectionHasOnlyItsReader(t *testing.T) {
+	h := newHarness(t, GatewayConfig{}, StreamConfig{})
+	const n = 20
+	before := runtime.NumGoroutine()
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = h.dial(nil)
+		clients[i].expect("welcome")
+	}
+	// Server side per connection: the handler (the reader) only. The test's
+	// clients read on demand, so they add no goroutine of their own.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		delta := runtime.NumGoroutine() - before
+		if delta <= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines for %d idle connections, want at most one each", delta, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.stream.Event(userNode, "PUT", "", "r9", map[string]string{"state": "READY"}, nil)
+	for _, c := range clients {
+		if m := c.expect("event"); m.RequestID != "r9" {
+			t.Fatalf("event %v", m)
+		}
 	}
 }

@@ -100,15 +100,16 @@ func (a *App) wire() error {
 		NewPublisher: func(loginID string, onSubscribers func(int)) agent.Publisher {
 			st := gadget.NewStream(gadget.StreamConfig{
 				RingSize: cfg.RingSize, QueueSize: cfg.QueueSize, OnSubscribers: onSubscribers,
-				Metrics: wsMetrics, Logger: a.log.Named("ws").With(zap.String("agent", loginID)),
+				Metrics: wsMetrics, Logger: a.log.Named("ws").WithLazy(zap.String("agent", loginID)),
 			})
 			a.handles.setStream(loginID, st)
 			return endedStream{Stream: st, h: a.handles, loginID: loginID}
 		},
-		OnEnd:   func(loginID, reason string) { signIn.OnSessionEnd(loginID, reason) },
-		Grace:   cfg.SessionGrace,
-		Logger:  a.log,
-		Metrics: agent.NewMetrics(a.reg),
+		OnEnd:              func(loginID, reason string) { signIn.OnSessionEnd(loginID, reason) },
+		Grace:              cfg.SessionGrace,
+		ConnectConcurrency: cfg.UpstreamConnectConcurrency,
+		Logger:             a.log,
+		Metrics:            agent.NewMetrics(a.reg),
 	})
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,6 +79,25 @@ func TestParseMetricLine(t *testing.T) {
 		if name != tt.name || labels != tt.labels || v != tt.v || ok != tt.ok {
 			t.Errorf("parseMetricLine(%q) = %q %q %v %v, want %q %q %v %v", tt.line, name, labels, v, ok, tt.name, tt.labels, tt.v, tt.ok)
 		}
+	}
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	before := map[float64]float64{0.001: 10, 0.01: 10, math.Inf(1): 10}
+	after := map[float64]float64{0.001: 60, 0.01: 108, math.Inf(1): 110} // 50 ≤ 1 ms, 48 ≤ 10 ms, 2 above
+	tests := []struct {
+		q, want float64
+	}{{0.5, 0.001}, {0.9, 0.01}, {0.98, 0.01}, {0.99, math.Inf(1)}}
+	for _, tt := range tests {
+		if got := histogramQuantile(before, after, tt.q); got != tt.want {
+			t.Errorf("q %v = %v, want %v", tt.q, got, tt.want)
+		}
+	}
+	if got := histogramQuantile(after, after, 0.5); got != 0 {
+		t.Errorf("no observations: %v", got)
+	}
+	if v, ok := labelValue(`{le="0.0025"}`, "le"); !ok || v != "0.0025" {
+		t.Errorf("labelValue = %q %v", v, ok)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -251,6 +252,9 @@ type Sample struct {
 	SessionsUp int           // finesse_relay_sessions{state="up"} (relay only)
 	Sessions   int           // finesse_relay_sessions, every state (relay only)
 	WSConns    int           // finesse_relay_ws_connections (relay only)
+	// Latency is finesse_relay_event_relay_latency_seconds: cumulative
+	// counts by upper bound in seconds (relay only).
+	Latency map[float64]float64
 }
 
 // sampleProc reads RSS, fds and CPU of pid from /proc.
@@ -340,6 +344,16 @@ func (st *stack) sampleRelay(ctx context.Context) (Sample, error) {
 			s.Heap = int64(v)
 		case "go_goroutines":
 			s.Goroutines = int(v)
+		case "finesse_relay_event_relay_latency_seconds_bucket":
+			if le, ok := labelValue(labels, "le"); ok {
+				b, err := strconv.ParseFloat(le, 64)
+				if err == nil {
+					if s.Latency == nil {
+						s.Latency = make(map[float64]float64)
+					}
+					s.Latency[b] = v
+				}
+			}
 		case "finesse_relay_ws_connections":
 			s.WSConns += int(v)
 		case "finesse_relay_sessions":
@@ -350,6 +364,40 @@ func (st *stack) sampleRelay(ctx context.Context) (Sample, error) {
 		}
 	}
 	return s, sc.Err()
+}
+
+// labelValue returns one label's value from `{a="x",b="y"}`.
+func labelValue(labels, name string) (string, bool) {
+	_, rest, ok := strings.Cut(labels, name+`="`)
+	if !ok {
+		return "", false
+	}
+	v, _, ok := strings.Cut(rest, `"`)
+	return v, ok
+}
+
+// histogramQuantile is the upper bound of the bucket holding quantile q
+// of the observations between two cumulative snapshots (+Inf when beyond
+// the last finite bound, 0 without observations).
+func histogramQuantile(before, after map[float64]float64, q float64) float64 {
+	bounds := make([]float64, 0, len(after))
+	for b := range after {
+		bounds = append(bounds, b)
+	}
+	slices.Sort(bounds)
+	if len(bounds) == 0 {
+		return 0
+	}
+	total := after[bounds[len(bounds)-1]] - before[bounds[len(bounds)-1]]
+	if total <= 0 {
+		return 0
+	}
+	for _, b := range bounds {
+		if after[b]-before[b] >= q*total {
+			return b
+		}
+	}
+	return bounds[len(bounds)-1]
 }
 
 // parseMetricLine splits one line of the Prometheus text format.
