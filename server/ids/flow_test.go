@@ -169,6 +169,32 @@ func TestFinishLoginReplay(t *testing.T) {
 	}
 }
 
+// Issue 12, hole 2: 10,500 sign-ins started by someone else (the old
+// pending-state table kept 10,000 and evicted the oldest) must not break a
+// real user's sign-in in progress: nothing is stored before the callback.
+func TestSignInFloodDoesNotBreakPendingSignIn(t *testing.T) {
+	f := newFixture(t, fixtureOpt{})
+	rec := httptest.NewRecorder()
+	authURL, err := f.client.BeginLogin(rec, true, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookies := rec.Result().Cookies()
+	for range 10500 {
+		if _, err := f.client.BeginLogin(httptest.NewRecorder(), true, "/"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loc := f.submitSignIn(authURL, user, password)
+	cb := httptest.NewRequest(http.MethodGet, loc, nil)
+	for _, ck := range cookies {
+		cb.AddCookie(ck)
+	}
+	if code, _, err := f.client.FinishLogin(cb, httptest.NewRecorder()); err != nil || code == "" {
+		t.Fatalf("the real user's callback after the flood: %q %v", code, err)
+	}
+}
+
 func TestConcurrentSignInsInOneBrowser(t *testing.T) {
 	f := newFixture(t, fixtureOpt{})
 	a := f.browserSignIn(f.client, "/a")
