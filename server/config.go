@@ -169,7 +169,7 @@ var keys = []key{
 	{"CONNECTION_QUEUE_SIZE", nil, "256", "outbound queue per browser connection; a connection that overflows it is closed (4000) and resumes"},
 	{"TICKET_TTL", nil, "30s", "lifetime of a single-use WebSocket ticket"},
 	{"SHUTDOWN_TIMEOUT", nil, "15s", "graceful shutdown bound"},
-	{"STORE", nil, "", "where relay sessions, tickets and sealed credentials live: memory, file:PATH (bbolt; default for serve: finesse-relay.db in the state directory), or redis://host:6379/0, rediss://… (several instances share one Redis)"},
+	{"STORE", nil, "", "where relay sessions, tickets and sealed credentials live: memory, file:PATH (bbolt; default for serve: finesse-relay.db in the state directory), or redis://host:6379/0, rediss://… (one active instance and its standbys share one Redis)"},
 	{"SESSION_KEY_FILE", nil, "", "file with the 32-byte key (base64) that seals credentials at rest (default: session.key beside the file store, generated with mode 0600; required and identical on every instance with Redis)"},
 	{"SESSION_KEY_FILE_PREVIOUS", nil, "", "an older sealing key still accepted for reading, during key rotation"},
 	{"INSTANCE_ID", nil, "", "this instance's name in a shared store (default: hostname and port)"},
@@ -179,7 +179,7 @@ var keys = []key{
 	{"MAX_TICKETS_PER_SESSION", nil, "16", "unredeemed WebSocket tickets outstanding per relay session"},
 	{"UPSTREAM_CONNECT_CONCURRENCY", nil, "64", "upstream Finesse connects (SystemInfo, XMPP login, snapshot) in flight at once; bounds sign-in and failover storms"},
 	{"METRICS_LISTEN", nil, "", "separate host:port serving /metrics (then the public port does not serve it), e.g. 127.0.0.1:9125"},
-	{"METRICS_TOKEN_FILE", nil, "", "file holding a bearer token that /metrics on the public port requires"},
+	{"METRICS_TOKEN_FILE", nil, "", "file holding a bearer token /metrics requires (on the public port, and on METRICS_LISTEN too); without it and without METRICS_LISTEN, /metrics is served only when the public port listens on loopback"},
 	{"LOG_LEVEL", nil, "info", "debug, info, warn or error"},
 	{"LOG_FORMAT", nil, "auto", "json, console, or auto (console on a terminal, json otherwise)"},
 }
