@@ -64,6 +64,12 @@ export interface EventMessage<T = unknown> {
   source: string;
   /** The requestId of the REST call that caused it ("" when none). */
   requestId: string;
+  /**
+   * true when the relay derived this event from a snapshot because the
+   * request's own notification was lost in a reconnect or failover
+   * ("Reconciliation after a gap"): data is then the node's whole state.
+   */
+  reconciled?: boolean;
   /** The notification's object as JSON; may be an apiErrors object, or null. */
   data: T | ApiErrorsData | null;
 }

@@ -6,6 +6,8 @@
 //   relay.onState((node, data) => ...);              // snapshot and fresh state per node
 //   relay.onEvent(ev => ...);                        // {seq, node, event, source, requestId, data}
 //   relay.onConnection(state => ...);                // connecting | up | reconnecting | failover | out_of_service | signed_out | expired | offline
+//   relay.onLink(state => ...);                      // the browser↔relay WebSocket alone: connecting | up | reconnecting | signed_out | expired | offline
+//   relay.onStatus(st => ...);                       // upstream Finesse: {upstream, side, host}
 //   relay.connect();
 //   const { requestId } = await relay.setState('READY');
 //   const ev = await relay.awaitEvent(requestId);    // the Finesse notification that carries the outcome
@@ -70,6 +72,7 @@ export class RelayClient {
     this.states = new Map();  // node -> latest data
     this.status = null;       // last status message
     this.connection = 'offline';
+    this.link = 'offline';     // the WebSocket to the relay alone (not Finesse)
     this.heartbeat = 25;
     this._ws = null;
     this._attempt = 0;
@@ -77,7 +80,7 @@ export class RelayClient {
     this._timer = null;
     this._hb = null;
     this._subs = new Set();
-    this._handlers = { state: [], event: [], status: [], connection: [], error: [], welcome: [] };
+    this._handlers = { state: [], event: [], status: [], connection: [], error: [], welcome: [], link: [] };
     this._waiters = new Map(); // requestId -> {resolve, reject, timer}
     this._nextId = 1;
   }
@@ -89,8 +92,14 @@ export class RelayClient {
   onConnection(fn) { this._handlers.connection.push(fn); return this; }
   onError(fn) { this._handlers.error.push(fn); return this; }
   onWelcome(fn) { this._handlers.welcome.push(fn); return this; }
+  /** The browser↔relay WebSocket alone: connecting | up | reconnecting | signed_out | expired | offline. */
+  onLink(fn) { this._handlers.link.push(fn); return this; }
+  _setLink(s) { if (this.link !== s) { this.link = s; this._emit('link', s); } }
   _emit(kind, ...args) { for (const fn of this._handlers[kind]) { try { fn(...args); } catch (e) { console.error(e); } } }
-  _setConnection(s) { if (this.connection !== s) { this.connection = s; this._emit('connection', s); } }
+  _setConnection(s, upstream = false) {
+    if (!upstream) this._setLink(s);
+    if (this.connection !== s) { this.connection = s; this._emit('connection', s); }
+  }
 
   // ---- relay API ----
   async _api(method, path, body) {
@@ -214,7 +223,8 @@ export class RelayClient {
         if (m.heartbeat) this.heartbeat = m.heartbeat;
         this._beat();
         if (!m.resumed) this.states.clear();
-        this._setConnection(this.status && this.status.upstream !== 'up' ? this.status.upstream : 'up');
+        this._setLink('up');
+        this._setConnection(this.status && this.status.upstream !== 'up' ? this.status.upstream : 'up', true);
         for (const node of this._subs) this._send({ type: 'subscribe', id: 's' + this._nextId++, node });
         this._emit('welcome', m);
         break;
@@ -234,7 +244,7 @@ export class RelayClient {
       }
       case 'status':
         this.status = m;
-        this._setConnection(m.upstream);
+        this._setConnection(m.upstream, true);
         this._emit('status', m);
         break;
       case 'error':
@@ -292,6 +302,18 @@ export class RelayClient {
   drop(dialogId, ext) { return this._action(dialogId, 'DROP', ext); }
   consult(dialogId, ext, to) { return this._action(dialogId, 'CONSULT_CALL', ext, `<toAddress>${xmlEscape(to)}</toAddress>`); }
   transfer(dialogId, ext) { return this._action(dialogId, 'TRANSFER', ext); }
+  /** Single-step (blind) transfer of an active call to a number. */
+  singleStepTransfer(dialogId, ext, to) { return this._action(dialogId, 'TRANSFER_SST', ext, `<toAddress>${xmlEscape(to)}</toAddress>`); }
+  /** Supervisors: drop another party (e.g. the agent) from a call they barged into. */
+  participantDrop(dialogId, targetAddress) { return this._action(dialogId, 'PARTICIPANT_DROP', targetAddress); }
+  /** Supervisors: silently monitor the agent on extension agentExt from supervisorExt. */
+  silentMonitor(supervisorExt, agentExt) {
+    return this.finesse('POST', `User/${this._me()}/Dialogs`, `<Dialog><requestedAction>SILENT_MONITOR</requestedAction><fromAddress>${xmlEscape(supervisorExt)}</fromAddress><toAddress>${xmlEscape(agentExt)}</toAddress></Dialog>`);
+  }
+  /** Supervisors: barge into the call monitored by monitorDialogId. */
+  barge(supervisorExt, agentExt, monitorDialogId) {
+    return this.finesse('POST', `User/${this._me()}/Dialogs`, `<Dialog><requestedAction>BARGE_CALL</requestedAction><fromAddress>${xmlEscape(supervisorExt)}</fromAddress><toAddress>${xmlEscape(agentExt)}</toAddress><associatedDialogUri>/finesse/api/Dialog/${xmlEscape(monitorDialogId)}</associatedDialogUri></Dialog>`);
+  }
   conference(dialogId, ext) { return this._action(dialogId, 'CONFERENCE', ext); }
   sendDtmf(dialogId, ext, digits) {
     return this._action(dialogId, 'SEND_DTMF', ext, `<actionParams><ActionParam><name>dtmfString</name><value>${xmlEscape(digits)}</value></ActionParam></actionParams>`);
@@ -308,6 +330,14 @@ export class RelayClient {
   async reasonCodes(category) {
     const { text } = await this.finesse('GET', `User/${this._me()}/ReasonCodes?category=${encodeURIComponent(category)}`);
     return parseList(text, 'ReasonCode', ['id', 'label', 'code', 'category']);
+  }
+  /**
+   * The call variable layout (Finesse MediaPropertiesLayouts): [{label, name, header}]
+   * in display order; [] when the system has none.
+   */
+  async callVariableLayout() {
+    const { text } = await this.finesse('GET', `User/${this._me()}/MediaPropertiesLayouts`);
+    return parseLayout(text);
   }
   /** Wrap-up reasons: [{label}]. */
   async wrapUpReasons() {
@@ -331,6 +361,21 @@ export function parseList(xml, element, fields) {
   return out;
 }
 
+/** The entries of the first MediaPropertiesLayout: [{label, name, header}]. */
+export function parseLayout(xml) {
+  const layout = (xml.match(/<MediaPropertiesLayout>([\s\S]*?)<\/MediaPropertiesLayout>/) || [])[1] || '';
+  const out = [];
+  const header = (layout.match(/<header>([\s\S]*?)<\/header>/) || [])[1] || '';
+  const entries = (part, isHeader) => {
+    for (const e of parseList(part, 'entry', ['displayName', 'mediaProperty'])) {
+      if (e.mediaProperty) out.push({ label: e.displayName || e.mediaProperty, name: e.mediaProperty, header: isHeader });
+    }
+  };
+  entries(header, true);
+  for (const m of layout.matchAll(/<column>([\s\S]*?)<\/column>/g)) entries(m[1], false);
+  return out;
+}
+
 /** Finesse apiErrors carried by an event's data, or null. */
 export function apiErrors(data) {
   if (!data || typeof data !== 'object') return null;
@@ -346,14 +391,17 @@ function dialogList(data) {
 
 /**
  * The node's state after an event (undefined: unchanged), by Finesse's
- * rules: a Dialogs collection gains members on POST, loses them on DELETE and
- * updates one on an item PUT; a Team's Users node updates one member; apiErrors
+ * rules: a Dialogs collection (voice, or Dialogs/Media for nonvoice) gains members on POST, loses them on DELETE and
+ * updates one on an item PUT; a Team's Users node replaces one member; apiErrors
  * change nothing; any other node's state is the event's object.
  */
 export function reduceState(node, cur, ev) {
   const data = ev.data;
   if (data === null || data === undefined || apiErrors(data)) return undefined;
-  if (/\/Dialogs$/.test(node)) {
+  // A reconciled event (a requestId answered from a snapshot after a gap)
+  // carries the node's whole state, not a change.
+  if (ev.reconciled) return data;
+  if (/\/Dialogs(\/Media)?$/.test(node)) {
     const list = Array.isArray(cur) ? cur.slice() : (dialogList(cur) || []).slice();
     const changed = dialogList(data) || (data.id ? [data] : []);
     for (const d of changed) {
@@ -362,11 +410,17 @@ export function reduceState(node, cur, ev) {
     }
     return list;
   }
-  if (/\/Team\/[^/]+\/Users$/.test(node) && data.loginId && cur && Array.isArray(cur.users)) {
-    const users = cur.users.slice();
-    const i = users.findIndex(u => u.loginId === data.loginId);
-    if (ev.event === 'DELETE') { if (i >= 0) users.splice(i, 1); } else if (i >= 0) users[i] = { ...users[i], ...data }; else users.push(data);
-    return { ...cur, users };
+  if (/\/Team\/[^/]+\/Users$/.test(node)) {
+    // A member update replaces that member's row (fields absent from the
+    // update, such as the reasonCode of a member who left NOT_READY, are
+    // gone); a whole Team (the form some releases send) replaces the team.
+    if (Array.isArray(data.users)) return data;
+    if (data.loginId && cur && Array.isArray(cur.users)) {
+      const users = cur.users.slice();
+      const i = users.findIndex(u => u.loginId === data.loginId);
+      if (ev.event === 'DELETE') { if (i >= 0) users.splice(i, 1); } else if (i >= 0) users[i] = data; else users.push(data);
+      return { ...cur, users };
+    }
   }
   return data;
 }

@@ -391,14 +391,17 @@ function dialogList(data) {
 
 /**
  * The node's state after an event (undefined: unchanged), by Finesse's
- * rules: a Dialogs collection gains members on POST, loses them on DELETE and
+ * rules: a Dialogs collection (voice, or Dialogs/Media for nonvoice) gains members on POST, loses them on DELETE and
  * updates one on an item PUT; a Team's Users node replaces one member; apiErrors
  * change nothing; any other node's state is the event's object.
  */
 export function reduceState(node, cur, ev) {
   const data = ev.data;
   if (data === null || data === undefined || apiErrors(data)) return undefined;
-  if (/\/Dialogs$/.test(node)) {
+  // A reconciled event (a requestId answered from a snapshot after a gap)
+  // carries the node's whole state, not a change.
+  if (ev.reconciled) return data;
+  if (/\/Dialogs(\/Media)?$/.test(node)) {
     const list = Array.isArray(cur) ? cur.slice() : (dialogList(cur) || []).slice();
     const changed = dialogList(data) || (data.id ? [data] : []);
     for (const d of changed) {

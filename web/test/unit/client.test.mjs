@@ -219,3 +219,12 @@ test('helpers for single-step transfer and the supervisor actions send Finesse b
   assert.match(bodies[2][2], /<requestedAction>BARGE_CALL<\/requestedAction>.*<associatedDialogUri>\/finesse\/api\/Dialog\/99<\/associatedDialogUri>/);
   assert.deepEqual(bodies[3], ['PUT', 'Dialog/77', '<Dialog><requestedAction>PARTICIPANT_DROP</requestedAction><targetMediaAddress>51002</targetMediaAddress></Dialog>']);
 });
+
+test('reduceState: a reconciled event carries the whole state; Dialogs/Media folds like Dialogs', async () => {
+  const { reduceState } = await import('../../static/relay-client.js');
+  const full = [{ id: 'a' }, { id: 'b' }];
+  const got = reduceState('/finesse/api/User/1001/Dialogs', [{ id: 'a' }], { event: 'PUT', reconciled: true, data: full });
+  assert.deepStrictEqual(got, full);
+  const chats = reduceState('/finesse/api/User/1001/Dialogs/Media', [{ id: 'c1' }], { event: 'POST', data: { dialogs: [{ id: 'c2' }] } });
+  assert.deepStrictEqual(chats.map(d => d.id), ['c1', 'c2']);
+});
