@@ -117,7 +117,7 @@ func (a *App) closeListeners() {
 		a.redirect.Close() // #nosec G104 -- closing a listener on the error path; the error being returned matters more
 	}
 	if a.metricsLn != nil {
-		a.metricsLn.Close()
+		a.metricsLn.Close() // #nosec G104 -- closing a listener on the error path; the error being returned matters more
 	}
 }
 

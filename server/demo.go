@@ -94,7 +94,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	caFile, cleanup, err := writeDemoCA(s.Endpoints().CACertPEM)
 	if err != nil {
-		ln.Close()
+		ln.Close() // #nosec G104 -- releasing a listener on the demo's error path
 		fmt.Fprintln(stderr, "finesse-relay: demo:", err)
 		return exitFail
 	}

@@ -140,7 +140,11 @@ func redirectHandler(public *url.URL) http.Handler {
 	base := "https://" + public.Host
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		http.Redirect(w, r, base+r.URL.RequestURI(), http.StatusPermanentRedirect)
+		target := r.URL.RequestURI()
+		if !strings.HasPrefix(target, "/") { // "*" or an opaque target ("GET http:x"), which no browser sends: appended to base it would change the host
+			target = "/"
+		}
+		http.Redirect(w, r, base+target, http.StatusPermanentRedirect) // #nosec G710 -- scheme and host are the configured public URL's, never the request's; the request adds only a path starting with /
 	})
 }
 

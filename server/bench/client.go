@@ -161,7 +161,7 @@ func (u *Upstream) DialDirect(ctx context.Context, agent string, onUpdate func(f
 	d := &Direct{c: c, done: make(chan struct{})}
 	go func() {
 		defer close(d.done)
-		_ = c.Run(context.Background()) // ended by Close
+		_ = c.Run(context.WithoutCancel(ctx)) // outlives the dial's ctx: ended by Close
 	}()
 	return d, nil
 }
@@ -204,7 +204,7 @@ func (r *Relay) SignIn(ctx context.Context, agent string) (SignIn, error) {
 			return out, fmt.Errorf("sign-in %s: %w", agent, err)
 		}
 		b, _ := io.ReadAll(io.LimitReader(rsp.Body, 16<<10))
-		rsp.Body.Close()
+		_ = rsp.Body.Close()
 		// 503 only while the relay's Manager is starting.
 		if rsp.StatusCode == http.StatusServiceUnavailable && attempt < 50 {
 			time.Sleep(20 * time.Millisecond)
@@ -307,12 +307,12 @@ func (r *Relay) openTab(ctx context.Context, ticket string, old *Tab, onMsg OnMs
 	for up := false; !up; {
 		_, b, err := ws.ReadMessage()
 		if err != nil {
-			ws.Close()
+			_ = ws.Close()
 			return nil, fmt.Errorf("tab: waiting for the welcome and status up: %w", err)
 		}
 		var m Msg
 		if err := json.Unmarshal(b, &m); err != nil {
-			ws.Close()
+			_ = ws.Close()
 			return nil, fmt.Errorf("tab: not JSON: %.64q", b)
 		}
 		t.account(&m, old != nil)
@@ -358,7 +358,7 @@ func (t *Tab) read(onMsg OnMsg) {
 		if err != nil {
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
-				t.closeCode.Store(int32(ce.Code))
+				t.closeCode.Store(int32(ce.Code)) // #nosec G115 -- a close code is 16 bits on the wire (gorilla decodes it as a uint16)
 			}
 			return
 		}

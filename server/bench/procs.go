@@ -39,7 +39,7 @@ type proc struct {
 // startProc execs exe args with the bench's environment plus env; its
 // stderr is kept (the last lines, for errors) and its stdout discarded.
 func startProc(name, exe string, args, env []string) (*proc, error) {
-	cmd := exec.Command(exe, args...)
+	cmd := exec.Command(exe, args...) // #nosec G204 -- the bench's own executable (or the operator's --relay-exe) with arguments the bench builds; no shell
 	cmd.Env = append(os.Environ(), env...)
 	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), logs: &tailBuffer{max: 8 << 10}}
 	cmd.Stdout = io.Discard
@@ -182,12 +182,12 @@ func waitEndpoints(ctx context.Context, dir string, p *proc) (sim.Endpoints, []b
 	var ep sim.Endpoints
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		b, err := os.ReadFile(filepath.Join(dir, "endpoints.json"))
+		b, err := os.ReadFile(filepath.Join(dir, "endpoints.json")) // #nosec G304 -- a fixed name in the bench's own os.MkdirTemp directory
 		if err == nil {
 			if err := json.Unmarshal(b, &ep); err != nil {
 				return ep, nil, fmt.Errorf("simulator endpoints: %w", err)
 			}
-			ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+			ca, err := os.ReadFile(filepath.Join(dir, "ca.pem")) // #nosec G304 -- a fixed name in the bench's own os.MkdirTemp directory
 			return ep, ca, err
 		}
 		if err := p.exited(); err != nil {
@@ -208,7 +208,7 @@ func (st *stack) waitReady(ctx context.Context) error {
 		rsp, err := st.rl.HTTP.Do(req)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, rsp.Body)
-			rsp.Body.Close()
+			_ = rsp.Body.Close()
 			if rsp.StatusCode == http.StatusOK {
 				return nil
 			}

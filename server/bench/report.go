@@ -168,7 +168,7 @@ func (rep *Report) WriteJSON(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
 	return nil

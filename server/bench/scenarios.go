@@ -254,7 +254,7 @@ func (r *run) steady(ctx context.Context, n, directs int, rate float64, d, idleF
 			nextBurst = nextBurst.Add(5 * time.Second)
 		}
 		fire()
-		time.Sleep(time.Duration(rand.ExpFloat64() / rate * float64(time.Second)))
+		time.Sleep(time.Duration(rand.ExpFloat64() / rate * float64(time.Second))) // #nosec G404 -- Poisson load timing, not security
 	}
 	wg.Wait()
 	stop()
@@ -583,7 +583,7 @@ type generator struct {
 
 func newGenerator(ids []string) *generator {
 	g := &generator{free: make(chan string, len(ids)), n: make(map[string]int)}
-	for _, i := range rand.Perm(len(ids)) {
+	for _, i := range rand.Perm(len(ids)) { // #nosec G404 -- shuffles which simulated agent is driven next, not security
 		g.free <- ids[i]
 	}
 	return g

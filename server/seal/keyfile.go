@@ -16,7 +16,7 @@ const maxKeyFile = 4096
 // alphabet, padding optional, surrounding whitespace ignored) from path.
 // On Unix it refuses a file its group or others may read.
 func LoadKeyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.Open(path) // #nosec G304 -- the operator-configured SESSION_KEY_FILE / PREVIOUS_SESSION_KEY_FILE (or session.key beside the configured store file)
 	if err != nil {
 		return nil, fmt.Errorf("key file %s: %w", path, err)
 	}
@@ -63,23 +63,23 @@ func decodeKey(text []byte) ([]byte, error) {
 func CreateKeyFile(path string) ([]byte, error) {
 	key := make([]byte, KeySize)
 	randRead(key)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // #nosec G304 -- session.key beside the operator-configured store file (only when SESSION_KEY_FILE is unset)
 	if err != nil {
 		return nil, fmt.Errorf("create key file %s: %w", path, err)
 	}
 	line := base64.StdEncoding.EncodeToString(key) + "\n"
 	if _, err := f.WriteString(line); err != nil {
-		f.Close()
-		os.Remove(path)
+		_ = f.Close()
+		_ = os.Remove(path)
 		return nil, fmt.Errorf("write key file %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
+		_ = f.Close()
+		_ = os.Remove(path)
 		return nil, fmt.Errorf("write key file %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
-		os.Remove(path)
+		_ = os.Remove(path)
 		return nil, fmt.Errorf("write key file %s: %w", path, err)
 	}
 	return key, nil

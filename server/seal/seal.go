@@ -97,7 +97,7 @@ func (k *Keyring) Seal(plaintext, aad []byte) []byte {
 	out := make([]byte, headerLen, Overhead+len(plaintext))
 	out[0], out[1] = version, k.cur.id
 	randRead(out[2:headerLen])
-	return k.cur.aead.Seal(out, out[2:headerLen], plaintext, additional(out[:2], aad))
+	return k.cur.aead.Seal(out, out[2:headerLen], plaintext, additional(out[:2], aad)) // #nosec G407 -- the nonce is 12 bytes from crypto/rand (randRead just above), fresh for every Seal
 }
 
 // additional is GCM's associated data: the header's version and key id,

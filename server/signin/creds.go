@@ -77,7 +77,9 @@ func (c *holder) Credential(ctx context.Context) (cred.Credential, error) {
 	c.mu.Unlock()
 	if refreshed {
 		c.h.s.cfg.Metrics.refresh(true)
-		c.h.persist(ctx, c) // the refresh token may have rotated
+		// The refresh token may have rotated. A failed save is logged by
+		// persist; the fresh access token is good for this call either way.
+		_ = c.h.persist(ctx, c)
 	}
 	return cred.Credential{LoginID: c.loginID, Kind: cred.Token, Secret: tok.AccessToken}, nil
 }
@@ -139,7 +141,7 @@ func (hs *holders) persist(ctx context.Context, c *holder) error {
 	if err != nil {
 		return fmt.Errorf("signin: encode credential of %s: %w", c.loginID, err)
 	}
-	plain, err := json.Marshal(r)
+	plain, err := json.Marshal(r) // #nosec G117 -- the JSON is sealed (AES-256-GCM, seal.Keyring) just below before it reaches the store; it is never logged
 	if err != nil {
 		return fmt.Errorf("signin: encode credential of %s: %w", c.loginID, err)
 	}
