@@ -70,8 +70,8 @@ func TestRelayLatencyObservedAtWrite(t *testing.T) {
 // connection keeps no writer goroutine (the writer runs only while frames
 // wait, the heartbeat is a timer); a new frame is still delivered.
 func TestIdleConnectionHasOnlyItsReader(t *testing.T) {
-	h := newHarness(t, GatewayConfig{}, StreamConfig{})
-	const n = 20
+	const n = 20 // one relay session's sockets: above the default cap of 16
+	h := newHarness(t, GatewayConfig{MaxSocketsPerSession: n}, StreamConfig{})
 	before := runtime.NumGoroutine()
 	clients := make([]*client, n)
 	for i := range clients {
