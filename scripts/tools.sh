@@ -13,6 +13,11 @@ case "${1:-}" in
   *) echo "usage: $0 nfpm|goreleaser" >&2; exit 2 ;;
 esac
 dir="$cache/$1-$ver"
+mkdir -p "$cache"
+# One build at a time: scripts/test.sh starts the goreleaser build early in
+# the background, and release-test.sh waits here for it.
+exec 9>"$dir.lock"
+flock 9
 if [ ! -x "$dir/$bin" ]; then
   mkdir -p "$dir"
   start=$SECONDS
