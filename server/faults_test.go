@@ -433,7 +433,11 @@ func matrixCases() []matrixCase {
 		matrixCase{
 			name:      "glitch then failover while A is in service",
 			loggedOut: !glitchFailoverFixed,
-			sim:       func(c *sim.Config) { c.ForcedLogoutDelay = 2 * time.Second },
+			// Finesse's 60 s presence window, compressed to 8 s: longer
+			// than the relay's retries of side A (≈ 3.5 s after a 1.5 s
+			// glitch), so a relay that stays on A keeps the agent, and one
+			// that moves to B is logged out by A.
+			sim: func(c *sim.Config) { c.ForcedLogoutDelay = 8 * time.Second },
 			run: func(t *testing.T, fx *fixture) {
 				w := fx.fs.watchPresence("1001")
 				// Side A's XMPP and REST become unreachable for a moment
@@ -448,9 +452,9 @@ func matrixCases() []matrixCase {
 					p.Resume()
 				}
 				fx.c.await(t, 20*time.Second, "status up after the glitch", isStatus("up"))
-				// Side A's presence rule would log the agent out 2 s after
+				// Side A's presence rule would log the agent out 8 s after
 				// the agent's session left it; wait past it.
-				time.Sleep(5 * time.Second)
+				time.Sleep(9 * time.Second)
 				if w.end() {
 					t.Error("the agent was present on both sides at once")
 				}
