@@ -243,17 +243,16 @@ func (s *Service) RefreshToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, rs.LoginID, err)
 		return
 	}
+	defer t.done()
 	user, err := s.verify(r.Context(), rs.LoginID, p)
 	if err != nil {
 		if errors.Is(err, ErrRefused) {
 			s.cfg.Metrics.failure(failRefused)
-		} else {
-			t.release(r.Context())
+			t.refused(r.Context())
 		}
 		s.writeError(w, rs.LoginID, err)
 		return
 	}
-	t.release(r.Context())
 	if _, err := s.creds.set(r.Context(), user.LoginID, p, user); err != nil {
 		s.writeError(w, rs.LoginID, err)
 		return

@@ -90,18 +90,17 @@ func (s *Service) join(ctx context.Context, id string, p presented, addr, method
 		if t, err = s.reserve(ctx, id, addr); err != nil {
 			return nil, err
 		}
+		defer t.done()
 	}
 	user, err := s.verify(ctx, id, p)
 	if err != nil {
 		if errors.Is(err, ErrRefused) {
 			s.cfg.Metrics.failure(failRefused)
-		} else if t != nil {
-			t.release(ctx) // Finesse did not judge it: no failure
+			if t != nil {
+				t.refused(ctx)
+			}
 		}
 		return nil, err
-	}
-	if t != nil {
-		t.release(ctx)
 	}
 	if _, err := s.creds.set(ctx, user.LoginID, p, user); err != nil {
 		return nil, err

@@ -102,6 +102,7 @@ type Service struct {
 	cfg   Config
 	log   *zap.Logger
 	creds *holders
+	gates gates // one credential check per loginId at a time (throttle)
 }
 
 // New returns a Service.

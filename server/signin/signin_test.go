@@ -277,43 +277,53 @@ func TestCredentialForgottenWithLastSession(t *testing.T) {
 	}
 }
 
+// guess is one wrong password checked through the throttle: admitted and
+// refused by Finesse, or throttled.
+func guess(s *Service, loginID, addr string) error {
+	ctx := context.Background()
+	tr, err := s.reserve(ctx, loginID, addr)
+	if err != nil {
+		return err
+	}
+	tr.refused(ctx)
+	tr.done()
+	return nil
+}
+
 func TestThrottle(t *testing.T) {
 	s, clk := newTestService(t)
 	ctx := context.Background()
 	// Three failures are forwarded, the fourth is refused by the relay.
 	for i := range 3 {
-		if _, err := s.reserve(ctx, "1016", "10.0.0.9"); err != nil {
+		if err := guess(s, "1016", "10.0.0.9"); err != nil {
 			t.Fatalf("attempt %d refused: %v", i+1, err)
 		}
 	}
-	_, err := s.reserve(ctx, "1016", "10.0.0.9")
+	err := guess(s, "1016", "10.0.0.9")
 	var te *ThrottledError
 	if !errors.As(err, &te) || te.RetryAfter <= 0 || te.RetryAfter > DefaultFailureWindow {
 		t.Fatalf("4th attempt: %v, want a ThrottledError with a Retry-After", err)
 	}
 	// Another agent from the same address is not blocked by 1016's budget.
-	if _, err := s.reserve(ctx, "1017", "10.0.0.9"); err != nil {
+	if err := guess(s, "1017", "10.0.0.9"); err != nil {
 		t.Fatalf("another loginId refused: %v", err)
 	}
-	// A success gives its slot back.
-	tr, err := s.reserve(ctx, "1018", "10.0.0.9")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr.release(ctx)
-	for range 3 {
-		if _, err := s.reserve(ctx, "1018", "10.0.0.9"); err != nil {
-			t.Fatalf("after a success: %v", err)
+	// Successes never count: a storm of good sign-ins is never throttled.
+	for range 100 {
+		tr, err := s.reserve(ctx, "1018", "10.0.0.9")
+		if err != nil {
+			t.Fatalf("a good sign-in throttled: %v", err)
 		}
+		tr.done()
 	}
 	// The next window still counts the previous one: no stretch of one
 	// window ever sees more than 3 forwarded failures.
 	clk.Add(DefaultFailureWindow)
-	if _, err := s.reserve(ctx, "1016", "10.0.0.9"); err == nil {
+	if err := guess(s, "1016", "10.0.0.9"); err == nil {
 		t.Fatal("right after the window turned, the previous window's failures must still count")
 	}
 	clk.Add(DefaultFailureWindow)
-	if _, err := s.reserve(ctx, "1016", "10.0.0.9"); err != nil {
+	if err := guess(s, "1016", "10.0.0.9"); err != nil {
 		t.Fatalf("two windows later: %v", err)
 	}
 	if got := counter(t, s.cfg.Metrics.failures, failThrottled); got < 2 {
@@ -321,23 +331,48 @@ func TestThrottle(t *testing.T) {
 	}
 }
 
-// Concurrent guesses cannot overshoot the budget.
+// Concurrent guesses cannot overshoot the budget: checks of one loginId
+// run one at a time, so exactly three wrong guesses reach Finesse.
 func TestThrottleConcurrent(t *testing.T) {
 	s, _ := newTestService(t)
-	ctx := context.Background()
 	var ok atomic.Int32
 	var wg sync.WaitGroup
 	for range 30 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := s.reserve(ctx, "1016", "10.0.0.9"); err == nil {
+			if guess(s, "1016", "10.0.0.9") == nil {
 				ok.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
 	if ok.Load() != 3 {
-		t.Fatalf("%d concurrent attempts forwarded, want 3", ok.Load())
+		t.Fatalf("%d concurrent wrong guesses forwarded, want 3", ok.Load())
+	}
+}
+
+// Many agents signing in at once from one address (a contact center
+// behind NAT) are never throttled.
+func TestThrottleSignInStormFromOneAddress(t *testing.T) {
+	s, _ := newTestService(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var throttled atomic.Int32
+	for i := range 500 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr, err := s.reserve(ctx, fmt.Sprintf("%d", 1000+i), "10.0.0.9")
+			if err != nil {
+				throttled.Add(1)
+				return
+			}
+			tr.done()
+		}()
+	}
+	wg.Wait()
+	if throttled.Load() != 0 {
+		t.Fatalf("%d of 500 good sign-ins from one address throttled", throttled.Load())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -15,14 +16,58 @@ import (
 // than MaxFailures forwarded failures for one loginId: the relay is never
 // the reason Finesse locks an account (five failures).
 //
-// An attempt reserves a slot before Finesse is asked (so concurrent guesses
-// cannot overshoot) and gives it back when Finesse accepts.
+// Only refusals count: a sign-in storm of agents who all know their
+// passwords is never throttled. So that concurrent guesses of one loginId
+// cannot overshoot the budget, one credential check per loginId runs at a
+// time (the others wait for it: a few milliseconds each); the per-address
+// budget is a coarse brake on guessing many loginIds and is only checked.
 
+// gates serializes the credential checks of each loginId.
+type gates struct {
+	mu sync.Mutex
+	m  map[string]*gate
+}
+
+type gate struct {
+	ch   chan struct{} // a token: held by the check in progress
+	refs int
+}
+
+// enter waits for loginID's gate or ctx; the caller calls the returned
+// leave.
+func (g *gates) enter(ctx context.Context, loginID string) (leave func(), err error) {
+	g.mu.Lock()
+	if g.m == nil {
+		g.m = make(map[string]*gate)
+	}
+	gt := g.m[loginID]
+	if gt == nil {
+		gt = &gate{ch: make(chan struct{}, 1)}
+		g.m[loginID] = gt
+	}
+	gt.refs++
+	g.mu.Unlock()
+	release := func() {
+		g.mu.Lock()
+		if gt.refs--; gt.refs == 0 {
+			delete(g.m, loginID)
+		}
+		g.mu.Unlock()
+	}
+	select {
+	case gt.ch <- struct{}{}:
+		return func() { <-gt.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+}
+
+// throttle is one admitted credential check.
 type throttle struct {
-	s    *Service
-	keys []string // counters of the current window
-	prev []string // counters of the previous window
-	max  []int64
+	s     *Service
+	keys  []string // counters of the current window: loginId, address
+	leave func()
 }
 
 // ThrottledError says how long to wait.
@@ -47,46 +92,47 @@ func clientAddress(r *http.Request) string {
 	return host
 }
 
-// reserve takes one attempt for loginID from addr, or fails with a
-// *ThrottledError. The caller calls release when Finesse accepted.
+// reserve admits one credential check of loginID from addr, or fails with
+// a *ThrottledError. The caller calls refused when Finesse refused the
+// credential, then done in every case.
 func (s *Service) reserve(ctx context.Context, loginID, addr string) (*throttle, error) {
+	leave, err := s.gates.enter(ctx, loginID)
+	if err != nil {
+		return nil, err
+	}
 	w := s.cfg.FailureWindow
 	now := s.cfg.Now()
 	cur := now.Truncate(w)
 	suffix := ":" + strconv.FormatInt(cur.Unix(), 10)
 	prevSuffix := ":" + strconv.FormatInt(cur.Add(-w).Unix(), 10)
-	t := &throttle{
-		s:    s,
-		keys: []string{"fail:id:" + loginID + suffix, "fail:ip:" + addr + suffix},
-		prev: []string{"fail:id:" + loginID + prevSuffix, "fail:ip:" + addr + prevSuffix},
-		max:  []int64{int64(s.cfg.MaxFailures), int64(s.cfg.MaxFailures * addressFailureFactor)},
-	}
-	for i, k := range t.keys {
-		n, err := s.cfg.Store.Incr(ctx, k, 1, 2*w)
-		if err != nil {
-			t.undo(ctx, i)
-			return nil, storeErr("count sign-in attempts", err)
+	ids := []string{"fail:id:" + loginID, "fail:ip:" + addr}
+	limits := []int64{int64(s.cfg.MaxFailures), int64(s.cfg.MaxFailures * addressFailureFactor)}
+	t := &throttle{s: s, keys: []string{ids[0] + suffix, ids[1] + suffix}, leave: leave}
+	for i, id := range ids {
+		var n int64
+		for _, k := range []string{id + suffix, id + prevSuffix} {
+			c, err := s.cfg.Store.Incr(ctx, k, 0, 2*w)
+			if err != nil {
+				leave()
+				return nil, storeErr("count sign-in attempts", err)
+			}
+			n += c
 		}
-		var before int64
-		if b, err := s.cfg.Store.Incr(ctx, t.prev[i], 0, 2*w); err == nil {
-			before = b
-		}
-		if before+n > t.max[i] {
-			t.undo(ctx, i+1)
-			retry := cur.Add(w).Sub(now)
+		if n >= limits[i] {
+			leave()
 			s.cfg.Metrics.failure(failThrottled)
-			return nil, &ThrottledError{RetryAfter: max(retry, time.Second)}
+			return nil, &ThrottledError{RetryAfter: max(cur.Add(w).Sub(now), time.Second)}
 		}
 	}
 	return t, nil
 }
 
-// undo gives back the first n reservations.
-func (t *throttle) undo(ctx context.Context, n int) {
-	for _, k := range t.keys[:n] {
-		_, _ = t.s.cfg.Store.Incr(ctx, k, -1, 2*t.s.cfg.FailureWindow)
+// refused counts the check as a refused sign-in.
+func (t *throttle) refused(ctx context.Context) {
+	for _, k := range t.keys {
+		_, _ = t.s.cfg.Store.Incr(ctx, k, 1, 2*t.s.cfg.FailureWindow)
 	}
 }
 
-// release: Finesse accepted, so the attempt was no failure.
-func (t *throttle) release(ctx context.Context) { t.undo(ctx, len(t.keys)) }
+// done lets the next check of the loginId in.
+func (t *throttle) done() { t.leave() }
