@@ -386,6 +386,17 @@ relay.onState((node, data) => {
       $('#finesse-banner').className = 'banner bad';
       $('#finesse-banner').textContent = `You were signed out of Finesse${rc}. Sign in to your phone again to take calls.`;
     }
+  } else if (node === `${userNode}/Dialogs/Media`) {
+    // Nonvoice dialogs (chat, email) of every media routing domain, grouped
+    // by the MRD they belong to.
+    const list = Array.isArray(data) ? data : (data && data.dialogs) || [];
+    mediaDialogs.clear();
+    for (const d of list) {
+      const id = (d.mediaProperties && d.mediaProperties.mediaId) || d.mediaType || 'media';
+      if (!mediaDialogs.has(id)) mediaDialogs.set(id, []);
+      mediaDialogs.get(id).push(d);
+    }
+    renderMedia();
   } else if (node === `${userNode}/Dialogs`) {
     dialogs = Array.isArray(data) ? data : (data && data.dialogs) || [];
     for (const id of dialogErrors.keys()) if (!dialogs.some(d => d.id === id)) dialogErrors.delete(id);

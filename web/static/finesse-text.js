@@ -129,6 +129,10 @@ export function describeEvent(ev, ext = '') {
     const pend = d.pendingState ? `, then ${stateLabel(d.pendingState)}` : '';
     return { text: `${d.loginId} → ${stateLabel(d.state)}${rc}${pend}` };
   }
+  if (Array.isArray(d.dialogs) && ev.node.endsWith('/Dialogs/Media')) {
+    const list = d.dialogs.map(x => `${x.mediaType || 'media'} ${x.state || ''}`.trim()).join(', ');
+    return { text: `${ev.event === 'POST' ? 'New conversation' : ev.event === 'DELETE' ? 'Conversation ended' : 'Conversations changed'}: ${list}` };
+  }
   if (Array.isArray(d.dialogs)) {
     const list = d.dialogs.map(x => `${callKind(x, ext).toLowerCase()} ${x.fromAddress === ext ? 'to ' + x.toAddress : 'from ' + x.fromAddress}`).join(', ');
     return { text: `${ev.event === 'POST' ? 'New call' : ev.event === 'DELETE' ? 'Call removed' : 'Calls changed'}: ${list}` };

@@ -130,6 +130,7 @@ async function apiAgent(loginId) {
     state: (state, reason) => finesse('PUT', `User/${loginId}`, `<User><state>${state}</state>${reason ? `<reasonCodeId>${reason}</reasonCodeId>` : ''}${state === 'LOGIN' ? `<extension>5${loginId}</extension>` : ''}</User>`),
     act: (dialogId, action) => finesse('PUT', `Dialog/${dialogId}`, `<Dialog><requestedAction>${action}</requestedAction><targetMediaAddress>5${loginId}</targetMediaAddress></Dialog>`),
     waitFor,
+    finesse,
     close: () => ws.close(),
   };
 }
@@ -346,6 +347,25 @@ test('supervisor: summary, live grid without stale reasons, pending states, moni
   keep(await shot(narrow, 'supervisor-390.png', { fullPage: false }), 'supervisor-390.png');
   await supCtx.close();
   agent.close();
+});
+
+test('nonvoice: the agent page shows the chat media state and an offered chat', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  await passwordSignIn(page, '1005');
+  const agent = await apiAgent('1005');
+  await agent.finesse('PUT', 'User/1005/Media/5000', '<Media><state>LOGIN</state><maxDialogLimit>3</maxDialogLimit><interruptAction>IGNORE</interruptAction></Media>');
+  await page.waitForSelector('#media-panel:not(.hidden) [data-mrd="5000"]', { timeout: 10000 });
+  await agent.finesse('PUT', 'User/1005/Media/5000', '<Media><state>READY</state></Media>');
+  await page.waitForSelector('[data-mrd="5000"] [data-agent-state="READY"]', { timeout: 10000 });
+  const r = await postJSON(`${demo.control}/sim/chats`, { user: '1005' });
+  assert.equal(r.status, 201, r.text);
+  const li = page.locator('[data-mrd="5000"] .media-dialogs li');
+  await li.first().waitFor({ timeout: 10000 });
+  assert.match(await li.first().textContent(), /OFFERED/);
+  await shot(page, 'agent-chat.png');
+  agent.close();
+  await ctx.close();
 });
 
 test('an agent who opens the supervisor page is told so', async () => {
