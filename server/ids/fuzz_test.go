@@ -42,12 +42,13 @@ func FuzzParseClaims(f *testing.F) {
 		if c.Expiry.IsZero() || c.Expiry.Unix() <= 0 || c.Expiry.Unix() > maxUnixSecond {
 			t.Fatalf("expiry %v out of range", c.Expiry)
 		}
-		// Round trip through the IdS shape.
+		// Round trip through the IdS shape (exp from Unix and Nanosecond:
+		// UnixNano overflows after 2262, and IdS expiries go to 9999).
 		sub, err := json.Marshal(map[string]any{"user_id": c.UserID, "client_id": c.ClientID, "usage": usage})
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := json.Marshal(map[string]any{"iss": c.Issuer, "exp": float64(c.Expiry.UnixNano()) / 1e9, "sub": string(sub)})
+		again, err := json.Marshal(map[string]any{"iss": c.Issuer, "exp": float64(c.Expiry.Unix()) + float64(c.Expiry.Nanosecond())/1e9, "sub": string(sub)})
 		if err != nil {
 			t.Fatal(err)
 		}
