@@ -159,7 +159,7 @@ func NewGateway(cfg GatewayConfig) *Gateway {
 		// The Origin was checked before the upgrade.
 		CheckOrigin: func(*http.Request) bool { return true },
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
-			writeHTTPError(w, status, CodeBadRequest, reason.Error())
+			httpx.WriteError(w, status, CodeBadRequest, reason.Error())
 		},
 	}
 	return g
@@ -178,56 +178,56 @@ func NewGateway(cfg GatewayConfig) *Gateway {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		writeHTTPError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
+		httpx.WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
 		return
 	}
 	if !g.originAllowed(r.Header.Get("Origin")) {
-		writeHTTPError(w, http.StatusForbidden, "origin_not_allowed", "this origin may not open the relay's WebSocket")
+		httpx.WriteError(w, http.StatusForbidden, "origin_not_allowed", "this origin may not open the relay's WebSocket")
 		return
 	}
 	q := r.URL.Query()
 	rp, err := parseResumePoint(q)
 	if err != nil {
-		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		httpx.WriteError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 		return
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
-		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, "a WebSocket upgrade is required")
+		httpx.WriteError(w, http.StatusBadRequest, CodeBadRequest, "a WebSocket upgrade is required")
 		return
 	}
 	key := q.Get("ticket")
 	if key == "" {
-		writeHTTPError(w, http.StatusUnauthorized, "invalid_ticket", "ticket missing")
+		httpx.WriteError(w, http.StatusUnauthorized, "invalid_ticket", "ticket missing")
 		return
 	}
 	grant, err := g.cfg.Tickets.Redeem(r.Context(), key)
 	switch {
 	case errors.Is(err, ErrTicketUnknown):
-		writeHTTPError(w, http.StatusUnauthorized, "invalid_ticket", "ticket unknown")
+		httpx.WriteError(w, http.StatusUnauthorized, "invalid_ticket", "ticket unknown")
 		return
 	case errors.Is(err, ErrTicketExpired):
-		writeHTTPError(w, http.StatusUnauthorized, "invalid_ticket", "ticket expired")
+		httpx.WriteError(w, http.StatusUnauthorized, "invalid_ticket", "ticket expired")
 		return
 	case errors.Is(err, ErrTicketUsed):
-		writeHTTPError(w, http.StatusUnauthorized, "invalid_ticket", "ticket already used")
+		httpx.WriteError(w, http.StatusUnauthorized, "invalid_ticket", "ticket already used")
 		return
 	case err != nil:
 		g.log.Warn("websocket ticket could not be redeemed", zap.Error(err))
-		writeHTTPError(w, http.StatusServiceUnavailable, "store_unavailable", "the relay cannot check tickets right now; retry shortly")
+		httpx.WriteError(w, http.StatusServiceUnavailable, "store_unavailable", "the relay cannot check tickets right now; retry shortly")
 		return
 	case grant.Stream == nil:
 		g.log.Error("ticket redeemer returned a grant without a stream")
-		writeHTTPError(w, http.StatusServiceUnavailable, "store_unavailable", "the relay cannot check tickets right now; retry shortly")
+		httpx.WriteError(w, http.StatusServiceUnavailable, "store_unavailable", "the relay cannot check tickets right now; retry shortly")
 		return
 	}
 	if ended, _, _ := grant.Stream.endedCode(); ended {
-		writeHTTPError(w, http.StatusGone, "session_ended", "the agent session has ended; sign in again for a new one")
+		httpx.WriteError(w, http.StatusGone, "session_ended", "the agent session has ended; sign in again for a new one")
 		return
 	}
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
-		writeHTTPError(w, http.StatusServiceUnavailable, "shutting_down", "the relay is shutting down; retry shortly")
+		httpx.WriteError(w, http.StatusServiceUnavailable, "shutting_down", "the relay is shutting down; retry shortly")
 		return
 	}
 	sc := g.sessions[grant.Session]
@@ -237,7 +237,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if sc.reserved >= g.cfg.MaxSocketsPerSession {
 		g.mu.Unlock()
-		writeHTTPError(w, http.StatusTooManyRequests, "too_many_connections",
+		httpx.WriteError(w, http.StatusTooManyRequests, "too_many_connections",
 			"this sign-in already has "+strconv.Itoa(g.cfg.MaxSocketsPerSession)+" WebSockets open; close one (e.g. a tab) and ask for a new ticket")
 		return
 	}
@@ -364,20 +364,4 @@ func parseResumePoint(q url.Values) (resumePoint, error) {
 		return rp, errors.New("stream is too long")
 	}
 	return rp, nil
-}
-
-// writeHTTPError writes {"error":{"code","message"}}.
-func writeHTTPError(w http.ResponseWriter, status int, code, msg string) {
-	b := make([]byte, 0, 64+len(code)+len(msg))
-	b = append(b, `{"error":{"code":`...)
-	b = appendString(b, code)
-	b = append(b, `,"message":`...)
-	b = appendString(b, msg)
-	b = append(b, "}}\n"...)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(b) // #nosec G705 -- a JSON error body built by appendString (escaped), served as application/json with nosniff
 }

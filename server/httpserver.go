@@ -22,7 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"finesse-relay/server/rest"
+	"finesse-relay/httpx"
 )
 
 // Server timeouts. WebSocket connections are hijacked and set their own
@@ -250,7 +250,7 @@ func requireBearer(next http.Handler, token []byte) http.Handler {
 		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
 		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
-			rest.WriteError(w, http.StatusUnauthorized, "unauthenticated", "/metrics needs Authorization: Bearer <the token of METRICS_TOKEN_FILE>")
+			httpx.WriteError(w, http.StatusUnauthorized, "unauthenticated", "/metrics needs Authorization: Bearer <the token of METRICS_TOKEN_FILE>")
 			return
 		}
 		next.ServeHTTP(w, r)

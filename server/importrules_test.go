@@ -23,7 +23,7 @@ var allowedImports = map[string][]string{
 		"finesse-relay/server/ids", "finesse-relay/server/rest", "finesse-relay/server/store", "finesse-relay/xmpp/finesse"},
 	"finesse-relay/web":              {},
 	"finesse-relay/server/ids":       {},
-	"finesse-relay/server/rest":      {"finesse-relay/xmpp/finesse", "finesse-relay/server/cred"},
+	"finesse-relay/server/rest":      {"finesse-relay/xmpp/finesse", "finesse-relay/server/cred", "finesse-relay/httpx"},
 	"finesse-relay/server/agent":     {"finesse-relay/xmpp/finesse", "finesse-relay/server/cred"},
 	"finesse-relay/server/sim":       {"finesse-relay/xmpp/finesse", "finesse-relay/xmpp/bosh/wire", "finesse-relay/server/sim/"},
 	"finesse-relay/scripts":          {},

@@ -2,7 +2,6 @@ package rest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"finesse-relay/httpx"
 	"finesse-relay/server/cred"
 )
 
@@ -225,25 +225,7 @@ func (p *proxy) fail(w http.ResponseWriter, r *http.Request, status int, code, m
 	if ce := p.log.Check(zap.DebugLevel, "proxy refused"); ce != nil {
 		ce.Write(zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status), zap.String("code", code))
 	}
-	WriteError(w, status, code, msg)
-}
-
-// WriteError writes {"error":{"code":code,"message":msg}} with status, the
-// relay's JSON error shape.
-func WriteError(w http.ResponseWriter, status int, code, msg string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	secureHeaders(h)
-	var body struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	body.Error.Code, body.Error.Message = code, msg
-	data, _ := json.Marshal(body) // cannot fail: two strings
-	w.WriteHeader(status)
-	_, _ = w.Write(append(data, '\n'))
+	httpx.WriteError(w, status, code, msg)
 }
 
 // secureHeaders sets the headers every proxy answer carries.
