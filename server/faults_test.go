@@ -62,22 +62,6 @@ const goroutineSlack = 24
 // below what a leak per tab (1,000 tabs) or per message would add.
 const heapBound = 4 << 20
 
-// requireRequestIDReconciliation turns on the check that a requestId whose
-// event was lost upstream (cut mid-event) is still answered to the tab
-// after the reconnect (issue 12, hole 4: the snapshot resolves every
-// requestId proxied during the gap). TODO(reconcile): set to true when
-// that fix lands.
-const requireRequestIDReconciliation = true
-
-// glitchFailoverFixed turns on the final check of the "glitch, then
-// failover while A is in service" case: that side A has not logged the
-// agent out. Today the relay fails over to side B after one failed
-// connect to side A although A is IN_SERVICE, and A's presence rule logs
-// the agent out (reason 255) one ForcedLogoutDelay later. TODO(glitch):
-// set to true with the relay's fix (retry the in-service side before
-// failing over; see the README's "Presence and forced logout").
-const glitchFailoverFixed = true
-
 // fixture is the common setup of a matrix case.
 type fixture struct {
 	fs      *faultStack
@@ -94,9 +78,6 @@ type matrixCase struct {
 	sso   bool // sign in through the IdS code flow instead of a password
 	// run injects the fault and waits for the relay to recover.
 	run func(t *testing.T, fx *fixture)
-	// loggedOut: the case ends with Finesse having logged the agent out
-	// (the final state change signs in again).
-	loggedOut bool
 }
 
 func TestFaultMatrix(t *testing.T) {
@@ -165,11 +146,7 @@ func runMatrixCase(t *testing.T, tc matrixCase) {
 	}
 
 	// After recovery: a change still reaches the tab with its requestId.
-	change := "NOT_READY"
-	if tc.loggedOut {
-		change = "LOGIN"
-	}
-	fx.c.await(t, 15*time.Second, "the event after recovery", isEvent(fs.setState(t, fx.session, "1001", change)))
+	fx.c.await(t, 15*time.Second, "the event after recovery", isEvent(fs.setState(t, fx.session, "1001", "NOT_READY")))
 	// No event lost for a subscriber that resumes.
 	fs.checkResume(t, fx.session, fx.c, fx.since, fx.stream)
 
@@ -224,7 +201,7 @@ func matrixCases() []matrixCase {
 				if final != "READY" {
 					t.Fatalf("after the reconnect the tab's User state is %q, want READY%s", final, fx.c.summary())
 				}
-				if requireRequestIDReconciliation && !answered {
+				if !answered { // issue 12, hole 4: reconciled after the reconnect
 					t.Fatalf("requestId %s was never answered to the tab after the reconnect", rid)
 				}
 			},
@@ -431,8 +408,7 @@ func matrixCases() []matrixCase {
 			},
 		},
 		matrixCase{
-			name:      "glitch then failover while A is in service",
-			loggedOut: !glitchFailoverFixed,
+			name: "glitch then failover while A is in service",
 			// Finesse's 60 s presence window, compressed to 8 s: longer
 			// than the relay's retries of side A (≈ 3.5 s after a 1.5 s
 			// glitch), so a relay that stays on A keeps the agent, and one
@@ -459,9 +435,6 @@ func matrixCases() []matrixCase {
 					t.Error("the agent was present on both sides at once")
 				}
 				if u := fx.fs.simUser(t, "1001"); u.State == "LOGOUT" {
-					if !glitchFailoverFixed {
-						t.Skipf("KNOWN BUG (issue 14 item 7): side A logged the agent out after the relay moved it to B while A was in service (statuses %v)", fx.c.statuses())
-					}
 					t.Fatalf("side A logged the agent out after the relay moved it (statuses %v)", fx.c.statuses())
 				}
 			},
