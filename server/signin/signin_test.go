@@ -376,3 +376,24 @@ func TestThrottleSignInStormFromOneAddress(t *testing.T) {
 		t.Fatalf("%d of 500 good sign-ins from one address throttled", throttled.Load())
 	}
 }
+
+// A throttle check writes nothing: requests for made-up loginIds from a
+// client without credentials cannot grow the store.
+func TestThrottleCheckCreatesNoKeys(t *testing.T) {
+	s, _ := newTestService(t)
+	ctx := context.Background()
+	for i := range 50 {
+		tr, err := s.reserve(ctx, fmt.Sprintf("nobody%d", i), "10.0.0.9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.done()
+	}
+	n := 0
+	if err := s.cfg.Store.Scan(ctx, "fail:", func(string, []byte) bool { n++; return true }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d counters created by checks alone", n)
+	}
+}

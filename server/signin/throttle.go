@@ -2,12 +2,15 @@ package signin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	"finesse-relay/server/store"
 )
 
 // The sign-in throttle counts refused sign-ins per loginId and per client
@@ -111,10 +114,10 @@ func (s *Service) reserve(ctx context.Context, loginID, addr string) (*throttle,
 	for i, id := range ids {
 		var n int64
 		for _, k := range []string{id + suffix, id + prevSuffix} {
-			c, err := s.cfg.Store.Incr(ctx, k, 0, 2*w)
+			c, err := s.counter(ctx, k)
 			if err != nil {
 				leave()
-				return nil, storeErr("count sign-in attempts", err)
+				return nil, err
 			}
 			n += c
 		}
@@ -125,6 +128,24 @@ func (s *Service) reserve(ctx context.Context, loginID, addr string) (*throttle,
 		}
 	}
 	return t, nil
+}
+
+// counter reads a failure counter without creating it: a check writes
+// nothing, so requests for made-up loginIds cannot fill the store; only a
+// refusal Finesse gave (throttled itself) creates a counter.
+func (s *Service) counter(ctx context.Context, key string) (int64, error) {
+	v, err := s.cfg.Store.Get(ctx, key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, storeErr("count sign-in attempts", err)
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("signin: counter %s: %w", key, err)
+	}
+	return n, nil
 }
 
 // refused counts the check as a refused sign-in.

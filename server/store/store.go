@@ -55,7 +55,7 @@ type Store interface {
 	// Delete removes key; a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 	// Incr adds delta to the integer counter at key and returns the new
-	// value. A counter that does not exist starts at 0 and gets ttl; an
+	// value (Get reads it back as its decimal text). A counter that does not exist starts at 0 and gets ttl; an
 	// existing counter keeps its expiry (a fixed window).
 	Incr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error)
 	// Scan calls fn for every live key starting with prefix, in no

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"strconv"
 	"testing"
 	"time"
 
@@ -238,6 +239,10 @@ func TestIncrWindow(t *testing.T) {
 			n, err := h.s.Incr(ctx, "throttle", st.delta, ttl)
 			if err != nil || n != st.want {
 				t.Fatalf("step %d: Incr(%d) = %d, %v; want %d", i, st.delta, n, err, st.want)
+			}
+			// Get reads a counter back as its decimal text.
+			if v, err := h.s.Get(ctx, "throttle"); err != nil || string(v) != strconv.FormatInt(st.want, 10) {
+				t.Fatalf("step %d: Get = %q, %v; want %d", i, v, err, st.want)
 			}
 			h.advance(st.after)
 		}
