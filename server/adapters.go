@@ -134,6 +134,7 @@ func (u *upstream) newFinesse(loginID string, creds cred.Source, side func() str
 	cfg := u.restCfg
 	cfg.Side = func() rest.Side { return u.restSide(side()) }
 	cfg.Credentials = creds
+	cfg.Owner = loginID
 	c := rest.New(cfg)
 	u.handles.setREST(loginID, c)
 	return finesseView{c: c, up: u}

@@ -151,11 +151,9 @@ func (a *App) wire() error {
 		},
 		// Requests Finesse accepted are tracked until their notification
 		// arrives, so a reconnect or failover can reconcile them.
-		OnAccepted: func(r *http.Request, requestID, path string) {
-			if loginID, err := signIn.LoginIDOf(r); err == nil {
-				if s, ok := a.manager.Get(loginID); ok {
-					s.NoteRequest(requestID, path)
-				}
+		OnAccepted: func(c *rest.Client, requestID, path string) {
+			if s, ok := a.manager.Get(c.Owner()); ok {
+				s.NoteRequest(requestID, path)
 			}
 		},
 		Metrics: a.up.restCfg.Metrics,

@@ -56,6 +56,9 @@ type Config struct {
 	// Side returns the side Do sends to; the session decides it (failover
 	// lives there). Do fails with ErrInvalidRequest when it is nil.
 	Side func() Side
+	// Owner names the agent whose credentials the client sends (the
+	// loginId), for those who hold the client: the proxy's OnAccepted.
+	Owner string
 	// Credentials give the Authorization header of each call (nil: no
 	// Authorization header, for unauthenticated probes of SystemInfo).
 	Credentials Credentials
@@ -475,3 +478,6 @@ func copyHeaders(dst, src http.Header) {
 		}
 	}
 }
+
+// Owner is the agent whose credentials the client sends (Config.Owner).
+func (c *Client) Owner() string { return c.cfg.Owner }

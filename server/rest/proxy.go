@@ -52,10 +52,11 @@ type ProxyConfig struct {
 	// OnAccepted, if set, is called when Finesse answered 202 Accepted with
 	// a requestId, before the answer is written to the browser: the outcome
 	// will arrive as the notification carrying requestID. path is the
-	// Finesse REST path (/finesse/api/…). The session core uses it to
-	// reconcile requests whose notification was lost during a reconnect or
-	// failover. It must not block.
-	OnAccepted func(r *http.Request, requestID string, path string)
+	// Finesse REST path (/finesse/api/…) and c the client Resolve gave
+	// (its Owner is the agent). The session core uses it to reconcile
+	// requests whose notification was lost during a reconnect or failover.
+	// It must not block.
+	OnAccepted func(c *Client, requestID string, path string)
 	// Metrics counts proxy requests by outcome (nil: none).
 	Metrics *Metrics
 	// Logger receives debug lines per request and warnings for relay
@@ -146,7 +147,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rsp.Status == http.StatusAccepted && rsp.RequestID != "" && p.cfg.OnAccepted != nil {
-		p.cfg.OnAccepted(r, rsp.RequestID, "/finesse/api/"+path)
+		p.cfg.OnAccepted(client, rsp.RequestID, "/finesse/api/"+path)
 	}
 	h := w.Header()
 	if ct := rsp.Header.Get("Content-Type"); ct != "" {

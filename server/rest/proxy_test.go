@@ -249,9 +249,9 @@ func TestProxyOnAccepted(t *testing.T) {
 	var got []accepted
 	h := NewProxy(ProxyConfig{
 		Resolve: func(*http.Request) (*Client, error) { return client, nil },
-		OnAccepted: func(r *http.Request, id, path string) {
-			if r == nil {
-				t.Error("OnAccepted without the request")
+		OnAccepted: func(c *Client, id, path string) {
+			if c != client {
+				t.Error("OnAccepted without the resolved client")
 			}
 			got = append(got, accepted{id, path})
 		},
