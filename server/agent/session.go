@@ -19,9 +19,6 @@ import (
 // errFailover ends one upstream attempt so that the next uses the other side.
 var errFailover = errors.New("agent: failing over to the other side")
 
-// errSideUnreachable: the side's SystemInfo could not be read (no answer,
-// 503): the side is not usable, the other one may be.
-var errSideUnreachable = errors.New("agent: side unreachable")
 
 // maxInServiceFailures is how many connects in a row may fail on a side
 // that did not say it is out of service (its SystemInfo unreachable, or
@@ -295,7 +292,7 @@ func (s *Session) connectAndServe(side string, attempt int) (connected bool, err
 	si, err := s.rest.SystemInfo(callCtx, side)
 	cancel()
 	if err != nil {
-		return false, fmt.Errorf("side %s SystemInfo: %w: %w", side, errSideUnreachable, err)
+		return false, fmt.Errorf("side %s SystemInfo: %w", side, err)
 	}
 	if !strings.EqualFold(si.Status, "IN_SERVICE") {
 		s.setStatus(StatusOutOfService, side, "")
