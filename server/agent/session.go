@@ -19,7 +19,6 @@ import (
 // errFailover ends one upstream attempt so that the next uses the other side.
 var errFailover = errors.New("agent: failing over to the other side")
 
-
 // maxInServiceFailures is how many connects in a row may fail on a side
 // that did not say it is out of service (its SystemInfo unreachable, or
 // IN_SERVICE with the XMPP login failing) before the Session tries the
