@@ -27,7 +27,8 @@ const (
 // only through t. Errors it returns end the session, so it returns only
 // errors reading the stream; bad payloads are logged and counted.
 func (c *Client) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-	c.heardAt.Store(time.Now().UnixNano())
+	now := time.Now() // one clock read per stanza: the pinger's silence and the relay's latency
+	c.heardAt.Store(now.UnixNano())
 	// The decoder must see the start tag too, or it rejects the end tag.
 	d := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), t))
 	if _, err := d.Token(); err != nil {
@@ -36,7 +37,7 @@ func (c *Client) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) e
 	var err error
 	switch start.Name.Local {
 	case "message":
-		err = c.handleMessage(d, *start)
+		err = c.handleMessage(d, *start, now)
 	case "presence":
 		c.handlePresence(*start)
 	case "iq":
@@ -67,8 +68,7 @@ type rawItem struct {
 
 // handleMessage decodes a pubsub event message. Only the pubsub service
 // may send events: anything else could be forged by another user.
-func (c *Client) handleMessage(d *xml.Decoder, start xml.StartElement) error {
-	received := time.Now()
+func (c *Client) handleMessage(d *xml.Decoder, start xml.StartElement, received time.Time) error {
 	items, isEvent, delayed, err := readEventItems(d)
 	if err != nil {
 		return err
