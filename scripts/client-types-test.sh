@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# The typed JS client (web/client): its relay-client.js is the same file as
-# web/static/relay-client.js, "npm pack" ships only the client and its
+# The typed JS client (web/client): its relay-client.js is the file the relay
+# serves as /static/relay-client.js, "npm pack" ships only the client and its
 # declarations, and a small TypeScript consumer of the packed tarball
 # type-checks with tsc --noEmit (strict; its @ts-expect-error lines must stay
 # errors). Called from scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../web/client"
 t0=$SECONDS
-npm run --silent check-sync
 want_tsc=$(node -p 'require("./package.json").devDependencies.typescript')
 if [ "$(node_modules/.bin/tsc --version 2>/dev/null)" != "Version $want_tsc" ]; then
   npm ci --no-audit --no-fund --loglevel=error

@@ -106,7 +106,7 @@ if [ -d web/test ]; then
   step "npm packages (web/test)"
   (cd web/test && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi)
   step "node tests (protocol contract, JS client)"
-  (cd web/test && node --test unit/)
+  (cd web/test && node --import ./lib/static-client.mjs --test unit/)
   step "typed JS client (tsc --noEmit)"; scripts/client-types-test.sh
   if [ -z "${SKIP_BROWSER:-}" ]; then
     step "browser tests (headless Chromium)"

@@ -21,7 +21,7 @@ var allowedImports = map[string][]string{
 	"finesse-relay/server/store":   {},
 	"finesse-relay/server/signin": {"finesse-relay/httpx", "finesse-relay/gadget", "finesse-relay/server/agent", "finesse-relay/server/cred",
 		"finesse-relay/server/ids", "finesse-relay/server/rest", "finesse-relay/server/store", "finesse-relay/xmpp/finesse"},
-	"finesse-relay/web":              {},
+	"finesse-relay/web":              {"finesse-relay/httpx"},
 	"finesse-relay/server/ids":       {},
 	"finesse-relay/server/rest":      {"finesse-relay/xmpp/finesse", "finesse-relay/server/cred", "finesse-relay/httpx"},
 	"finesse-relay/server/agent":     {"finesse-relay/xmpp/finesse", "finesse-relay/server/cred"},

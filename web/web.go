@@ -11,13 +11,29 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
-	"strings"
 	"text/template"
 	"time"
+
+	"finesse-relay/httpx"
 )
 
-//go:embed static gadget
+//go:embed static gadget client/relay-client.js
 var assets embed.FS
+
+// clientScript is the JS client: its one file lives in the npm package
+// (web/client) and is served with the other assets as
+// /static/relay-client.js.
+const clientScript = "relay-client.js"
+
+// staticFS is the static assets plus the JS client from web/client.
+type staticFS struct{ static fs.FS }
+
+func (f staticFS) Open(name string) (fs.File, error) {
+	if name == clientScript {
+		return assets.Open("client/" + clientScript)
+	}
+	return f.static.Open(name)
+}
 
 // Config says how the pages refer to the relay.
 type Config struct {
@@ -57,21 +73,17 @@ func Handler(cfg Config) (http.Handler, error) {
 	if err := gadgetTmpl.Execute(&gadgetXML, cfg); err != nil {
 		return nil, err
 	}
-	static, err := fs.Sub(assets, "static")
+	sub, err := fs.Sub(assets, "static")
 	if err != nil {
 		return nil, err
 	}
-	assetNames, err := assetSet(static)
+	static := staticFS{sub}
+	assetNames, err := assetSet(sub)
 	if err != nil {
 		return nil, err
 	}
-	origins, anyOrigin := map[string]bool{}, false
-	for _, o := range cfg.AllowedOrigins {
-		if o == "*" {
-			anyOrigin = true
-		}
-		origins[normOrigin(o)] = true
-	}
+	assetNames[clientScript] = true
+	origins := httpx.NewOrigins(cfg.AllowedOrigins...)
 	mux := http.NewServeMux()
 	page := func(name string) http.HandlerFunc {
 		body, err := fs.ReadFile(static, name)
@@ -105,7 +117,7 @@ func Handler(cfg Config) (http.Handler, error) {
 		// The gadget's module scripts are loaded cross-origin by Finesse
 		// desktop pages: those origins, and only those, may read them.
 		h.Add("Vary", "Origin")
-		if o := r.Header.Get("Origin"); o != "" && (anyOrigin || origins[normOrigin(o)]) {
+		if o := r.Header.Get("Origin"); o != "" && origins.Allows(o) {
 			h.Set("Access-Control-Allow-Origin", o)
 		}
 		fileServer.ServeHTTP(w, r)
@@ -133,9 +145,4 @@ func assetSet(static fs.FS) (map[string]bool, error) {
 		return nil
 	})
 	return names, err
-}
-
-// normOrigin lowercases an origin and drops a trailing slash.
-func normOrigin(o string) string {
-	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(o), "/"))
 }

@@ -1,6 +1,6 @@
 // Type declarations for relay-client.js, the Finesse Relay browser client.
 // The wire types follow README.md, "The browser protocol (WebSocket)" and
-// "The HTTP API"; the class follows web/static/relay-client.js.
+// "The HTTP API"; the class follows relay-client.js beside it.
 
 /** Close codes of the relay's WebSocket (README, "Close codes"). */
 export declare const CloseCodes: Readonly<{

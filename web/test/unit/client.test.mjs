@@ -2,7 +2,7 @@
 // the 202-then-event pattern, with a fake WebSocket, fetch and timers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RelayClient, backoff, reduceState, CloseCodes } from '../../static/relay-client.js';
+import { RelayClient, backoff, reduceState, CloseCodes } from '../../client/relay-client.js';
 
 class FakeTimers {
   constructor() { this.now = 0; this.queue = []; this.seq = 0; }
@@ -221,7 +221,7 @@ test('helpers for single-step transfer and the supervisor actions send Finesse b
 });
 
 test('reduceState: a reconciled event carries the whole state; Dialogs/Media folds like Dialogs', async () => {
-  const { reduceState } = await import('../../static/relay-client.js');
+  const { reduceState } = await import('../../client/relay-client.js');
   const full = [{ id: 'a' }, { id: 'b' }];
   const got = reduceState('/finesse/api/User/1001/Dialogs', [{ id: 'a' }], { event: 'PUT', reconciled: true, data: full });
   assert.deepStrictEqual(got, full);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { explainError, callKind, labelVariables, describeEvent, stateLabel } from '../../static/finesse-text.js';
 import { Upstream } from '../../static/ui.js';
-import { reduceState, parseLayout, RelayError } from '../../static/relay-client.js';
+import { reduceState, parseLayout, RelayError } from '../../client/relay-client.js';
 
 test('refused actions are explained in words and keep the raw code', () => {
   const cases = [
