@@ -105,6 +105,19 @@ func closeAll(agents []*agentConn) {
 }
 
 // loginAll signs every agent in to Finesse (LOGIN), so that every later
+// readyAgents signs in every agent (one tab each, 64 at a time) and signs
+// each in to its phone. The caller closes the agents, also on error.
+func (r *run) readyAgents(ctx context.Context, ids []string, onMsg func(i int) OnMsg) ([]*agentConn, error) {
+	agents, _, err := r.signInAll(ctx, ids, 1, 64, onMsg)
+	if err != nil {
+		return agents, err
+	}
+	if err := r.loginAll(ctx, ids, 1); err != nil {
+		return agents, fmt.Errorf("LOGIN: %w", err)
+	}
+	return agents, nil
+}
+
 // state change makes exactly one event; each event must reach all k tabs.
 func (r *run) loginAll(ctx context.Context, ids []string, k int) error {
 	g, gctx := errgroup.WithContext(ctx)
@@ -193,13 +206,10 @@ func (r *run) steady(ctx context.Context, n, directs int, rate float64, d, idleF
 		return err
 	}
 	r.progress("%s: signing in %d agents, one tab each", r.res.Name, n)
-	agents, _, err := r.signInAll(ctx, ids, 1, 64, nil)
+	agents, err := r.readyAgents(ctx, ids, nil)
 	defer closeAll(agents)
 	if err != nil {
 		return err
-	}
-	if err := r.loginAll(ctx, ids, 1); err != nil {
-		return fmt.Errorf("LOGIN: %w", err)
 	}
 	hasDirect := make(map[string]bool)
 	for _, id := range ids[:min(directs, n)] {
@@ -401,13 +411,10 @@ func (r *run) failover(ctx context.Context, n int) error {
 		}
 	}
 	r.progress("%s: signing in %d agents", r.res.Name, n)
-	agents, _, err := r.signInAll(ctx, ids, 1, 64, handler)
+	agents, err := r.readyAgents(ctx, ids, handler)
 	defer closeAll(agents)
 	if err != nil {
 		return err
-	}
-	if err := r.loginAll(ctx, ids, 1); err != nil {
-		return fmt.Errorf("LOGIN: %w", err)
 	}
 	r.progress("%s: side A out of service", r.res.Name)
 	t0 := time.Now()
@@ -492,13 +499,10 @@ func (r *run) failover(ctx context.Context, n int) error {
 func (r *run) throughput(ctx context.Context, n int, rates []float64, d time.Duration) error {
 	ids := AgentIDs(n)
 	r.progress("%s: signing in %d agents", r.res.Name, n)
-	agents, _, err := r.signInAll(ctx, ids, 1, 64, nil)
+	agents, err := r.readyAgents(ctx, ids, nil)
 	defer closeAll(agents)
 	if err != nil {
 		return err
-	}
-	if err := r.loginAll(ctx, ids, 1); err != nil {
-		return fmt.Errorf("LOGIN: %w", err)
 	}
 	gen := newGenerator(ids)
 	best := 0.0
