@@ -523,7 +523,7 @@ func slowReaderCase(t *testing.T, fx *fixture) {
 	if metricValue(t, st, `finesse_relay_ws_dropped_connections_total{reason="queue_overflow"}`) <= before {
 		t.Fatalf("%d events and the non-reading tab was never dropped", len(rids))
 	}
-	// The slow tab reads again: what was in its socket, then the 4000 close.
+	// The slow tab reads again: what was in its socket, then the close.
 	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var closeErr error
 	for {
@@ -532,8 +532,12 @@ func slowReaderCase(t *testing.T, fx *fixture) {
 			break
 		}
 	}
-	if !websocket.IsCloseError(closeErr, 4000) {
-		t.Fatalf("the non-reading tab ended with %v, want close 4000 queue_overflow", closeErr)
+	// The README's close-code table: a connection closed for queue_overflow
+	// whose socket is itself full may see 1006 instead of 4000 (the close
+	// frame cannot be written in time); the relay counted it as
+	// queue_overflow above either way, and the action is the same.
+	if !websocket.IsCloseError(closeErr, 4000) && !websocket.IsCloseError(closeErr, websocket.CloseAbnormalClosure) {
+		t.Fatalf("the non-reading tab ended with %v, want close 4000 queue_overflow (or 1006)", closeErr)
 	}
 	// The other tab got every event.
 	fx.c.awaitAll(t, 15*time.Second, rids)
