@@ -28,7 +28,7 @@ for entry in "${fuzzers[@]}"; do
   dir=${entry% *}; name=${entry#* }
   s=$SECONDS
   corpus="./$dir/testdata/fuzz/$name"
-  before=$(ls "$corpus" 2>/dev/null | wc -l)
+  before=$( { find "$corpus" -type f 2>/dev/null || true; } | wc -l)
   ok=1
   for attempt in 1 2; do
     if out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "./$dir" 2>&1); then ok=1; break; fi
@@ -37,7 +37,7 @@ for entry in "${fuzzers[@]}"; do
     # when a worker does not answer by the deadline, without any failing
     # input. A real finding always writes its input to the corpus; only an
     # engine timeout with nothing written is tried once more.
-    after=$(ls "$corpus" 2>/dev/null | wc -l)
+    after=$( { find "$corpus" -type f 2>/dev/null || true; } | wc -l)
     if [ "$attempt" = 1 ] && [ "$after" = "$before" ] && grep -q 'context deadline exceeded' <<<"$out"; then
       echo "  $name: the fuzzing engine timed out with no failing input; once more"
       continue
