@@ -224,22 +224,17 @@ func stateFrame(seq int64, node string, data []byte) []byte {
 	return append(b, '}')
 }
 
-// statusInfo is the latest upstream status.
-type statusInfo struct {
-	upstream, side, host string
-}
-
 // statusFrame returns {"type":"status","seq":N,"upstream":…,"side":…,"host":…}.
-func statusFrame(seq int64, st statusInfo) []byte {
-	b := make([]byte, 0, 64+len(st.upstream)+len(st.side)+len(st.host))
+func statusFrame(seq int64, st Status) []byte {
+	b := make([]byte, 0, 64+len(st.Upstream)+len(st.Side)+len(st.Host))
 	b = append(b, statusHead...)
 	b = strconv.AppendInt(b, seq, 10)
 	b = append(b, `,"upstream":`...)
-	b = appendString(b, st.upstream)
+	b = appendString(b, st.Upstream)
 	b = append(b, `,"side":`...)
-	b = appendString(b, st.side)
+	b = appendString(b, st.Side)
 	b = append(b, `,"host":`...)
-	b = appendString(b, st.host)
+	b = appendString(b, st.Host)
 	return append(b, '}')
 }
 

@@ -34,7 +34,7 @@ func TestFramesAreValidJSON(t *testing.T) {
 		"welcome":          welcomeFrame("1001\"", []string{"Agent", "Supervisor"}, 41, true, 0.25, "00ff"),
 		"welcome no roles": welcomeFrame("1001", nil, -1, false, 25, "00ff"),
 		"state":            stateFrame(3, "/finesse/api/User/1001", []byte(`{"a":1}`)),
-		"status":           statusFrame(4, statusInfo{"failover", "B", "h<b>"}),
+		"status":           statusFrame(4, Status{"failover", "B", "h<b>"}),
 		"reply":            replyFrame("c7", true),
 		"reply no id":      replyFrame("", false),
 		"error":            errorFrame(&protoError{Code: CodeForbidden, Message: "no \"way\"", ID: "x"}),

@@ -23,6 +23,6 @@ func (s *Stream) ReconciledEvent(node, requestID string, data any) {
 		s.log.Error("reconciled event data cannot be marshalled; sending null", zap.String("node", node), zap.Error(err))
 	}
 	e.buf.WriteByte('}')
-	s.broadcastEvent(time.Time{}, node, e.buf.Bytes(), nil)
+	s.broadcastEvent(time.Time{}, node, e.buf.Bytes(), nil, nil)
 	s.putEncoder(e)
 }

@@ -38,6 +38,22 @@ type StreamConfig struct {
 	Metrics *Metrics
 	// Logger (nil: no logging).
 	Logger *zap.Logger
+	// OnMessage, if set, is called for every numbered broadcast message
+	// (event, reconciled event, state, status) with the frame the Stream
+	// just made and the node's state after it, in seq order, under the
+	// Stream's lock: it must not block and must not call the Stream. The
+	// Message's byte slices are shared with the Stream and must not be
+	// modified. When OnMessage is set, the state passed to Event is
+	// marshalled at once (instead of lazily) so that Message.State is
+	// filled. End calls it once with Kind MessageEnd, Seq = last seq + 1
+	// (a seq never given to a frame) and the End reason. Apply never calls
+	// it.
+	OnMessage func(Message)
+	// Continue, if set, makes the new Stream continue another one (an owner
+	// that went away, or a replica taking over): same ID, seq going on from
+	// Continue.Snapshot.Seq, its identity, node states and status, and a
+	// resume ring filled from Continue.Ring.
+	Continue *Continue
 }
 
 // Stream is one agent Session's outbound channel to its browsers. It
@@ -61,7 +77,8 @@ type Stream struct {
 	onSubs    func(int)
 	metrics   *Metrics
 	log       *zap.Logger
-	id        string // random; lets a client tell this Stream from a later one
+	onMessage func(Message)
+	id        string // random (or continued); lets a client tell this Stream from a later one
 	encoders  sync.Pool
 
 	cbMu     sync.Mutex // serializes OnSubscribers calls
@@ -75,12 +92,16 @@ type Stream struct {
 	ring      ring
 	states    map[string]*nodeState
 	order     []string // nodes with state, in the order they first got one
-	status    statusInfo
+	status    Status
 	hasStatus bool
 	members   []*member
 	ended     bool
 	endCode   int
-	endReason string
+	endReason string // close text
+	endArg    string // the reason End was called with
+	// identPending: the identity changed since the last OnMessage call (or
+	// none was made yet); the next Message carries it.
+	identPending bool
 }
 
 // nodeState is the current state of one node.
@@ -102,7 +123,8 @@ func newMember(queueSize int, kick func(code int, reason string, flush bool)) *m
 	return &member{out: newOutbox(queueSize), subs: make(map[string]struct{}), kick: kick}
 }
 
-// NewStream returns an empty Stream (seq -1, no state, no status).
+// NewStream returns an empty Stream (seq -1, no state, no status), or,
+// with cfg.Continue, a Stream that continues another (see Continue).
 func NewStream(cfg StreamConfig) *Stream {
 	if cfg.RingSize <= 0 {
 		cfg.RingSize = DefaultRingSize
@@ -119,26 +141,39 @@ func NewStream(cfg StreamConfig) *Stream {
 	var id [8]byte
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand, Go 1.24+)
 	s := &Stream{
-		ringSize:  cfg.RingSize,
-		queueSize: cfg.QueueSize,
-		onSubs:    cfg.OnSubscribers,
-		metrics:   cfg.Metrics,
-		log:       cfg.Logger,
-		id:        hex.EncodeToString(id[:]),
-		seq:       -1,
-		ring:      ring{max: cfg.RingSize},
-		states:    make(map[string]*nodeState),
+		ringSize:     cfg.RingSize,
+		queueSize:    cfg.QueueSize,
+		onSubs:       cfg.OnSubscribers,
+		metrics:      cfg.Metrics,
+		log:          cfg.Logger,
+		onMessage:    cfg.OnMessage,
+		id:           hex.EncodeToString(id[:]),
+		seq:          -1,
+		ring:         ring{max: cfg.RingSize},
+		states:       make(map[string]*nodeState),
+		identPending: true,
 	}
 	s.encoders.New = func() any { return newEncoder() }
+	if cfg.Continue != nil {
+		s.continueFrom(cfg.Continue)
+	}
 	return s
 }
 
 // SetIdentity sets the agent and roles announced in welcome messages.
 func (s *Stream) SetIdentity(loginID string, roles []string) {
 	s.mu.Lock()
+	s.setIdentityLocked(loginID, roles)
+	s.mu.Unlock()
+}
+
+func (s *Stream) setIdentityLocked(loginID string, roles []string) {
+	if s.agent == loginID && slices.Equal(s.roles, roles) {
+		return
+	}
 	s.agent = loginID
 	s.roles = slices.Clone(roles)
-	s.mu.Unlock()
+	s.identPending = true
 }
 
 // SetAllowedNodes sets the extra nodes (Team/{id}/Users, Queue/{id}) that
@@ -147,22 +182,31 @@ func (s *Stream) SetIdentity(loginID string, roles []string) {
 // node, delivered to every connection. Nodes that leave the set lose their
 // subscriptions and their snapshot state.
 func (s *Stream) SetAllowedNodes(nodes []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setAllowedLocked(nodes)
+}
+
+func (s *Stream) setAllowedLocked(nodes []string) {
 	next := make(map[string]struct{}, len(nodes))
 	for _, n := range nodes {
 		next[n] = struct{}{}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	changed := len(next) != len(s.allowed)
 	for old := range s.allowed {
 		if _, ok := next[old]; ok {
 			continue
 		}
+		changed = true
 		for _, m := range s.members {
 			delete(m.subs, old)
 		}
 		s.dropStateLocked(old)
 	}
 	s.allowed = next
+	if changed {
+		s.identPending = true
+	}
 }
 
 // Event broadcasts one Finesse notification:
@@ -186,14 +230,26 @@ func (s *Stream) EventAt(arrived time.Time, node, event, source, requestID strin
 		s.log.Error("event data cannot be marshalled; sending null", zap.String("node", node), zap.Error(err))
 	}
 	e.buf.WriteByte('}')
-	s.broadcastEvent(arrived, node, e.buf.Bytes(), state)
+	var stateEnc []byte
+	if s.onMessage != nil && state != nil {
+		// OnMessage needs the state's JSON now: encode it here, outside
+		// the lock, with the same encoder (after the frame's tail).
+		n := e.buf.Len()
+		if err := e.appendData(state); err != nil {
+			s.log.Error("state cannot be marshalled; sending null", zap.String("node", node), zap.Error(err))
+		}
+		stateEnc = slices.Clone(e.buf.Bytes()[n:])
+		e.buf.Truncate(n)
+	}
+	s.broadcastEvent(arrived, node, e.buf.Bytes(), state, stateEnc)
 	s.putEncoder(e)
 }
 
 // broadcastEvent numbers an event frame whose tail (everything after the
 // seq) is encoded, keeps it in the ring, makes state (when not nil) the
-// node's snapshot state, and offers it to every connection.
-func (s *Stream) broadcastEvent(arrived time.Time, node string, tail []byte, state any) {
+// node's snapshot state (stateEnc: its JSON, nil to marshal it lazily), and
+// offers it to every connection.
+func (s *Stream) broadcastEvent(arrived time.Time, node string, tail []byte, state any, stateEnc []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
@@ -206,14 +262,18 @@ func (s *Stream) broadcastEvent(arrived time.Time, node string, tail []byte, sta
 	frame = append(frame, tail...)
 	s.ring.add(ringEntry{seq: s.seq, node: node, data: frame})
 	if state != nil {
-		s.setStateLocked(node, state, nil)
+		s.setStateLocked(node, state, stateEnc)
 	}
 	s.fanoutLocked(node, frame, arrived)
+	if s.onMessage != nil {
+		s.onMessage(Message{Seq: s.seq, Kind: MessageEvent, Node: node, Frame: frame, State: stateEnc, Identity: s.identityMessageLocked()})
+	}
 }
 
 // State broadcasts a fresh full state of node ({"type":"state"}) and makes
-// it the node's snapshot state. A nil data removes the node from snapshots
-// (the broadcast carries "data":null).
+// it the node's snapshot state. A nil data (or one that marshals to null)
+// removes the node from snapshots (the broadcast carries "data":null,
+// which tells a browser the node no longer has a state).
 func (s *Stream) State(node string, data any) {
 	e := s.encoders.Get().(*encoder)
 	e.buf.Reset()
@@ -231,19 +291,22 @@ func (s *Stream) State(node string, data any) {
 	s.seq++
 	frame := stateFrame(s.seq, node, enc)
 	s.ring.add(ringEntry{seq: s.seq, node: node, data: frame})
-	if data == nil {
+	if data == nil || string(enc) == "null" {
 		s.dropStateLocked(node)
 	} else {
 		s.setStateLocked(node, data, enc)
 	}
 	s.fanoutLocked(node, frame, time.Time{})
+	if s.onMessage != nil {
+		s.onMessage(Message{Seq: s.seq, Kind: MessageState, Node: node, Frame: frame, State: enc, Identity: s.identityMessageLocked()})
+	}
 }
 
 // Status broadcasts the upstream status
 // ({"type":"status","upstream","side","host"}) and remembers it: every new
 // connection that is not resumed gets the latest status after its snapshot.
 func (s *Stream) Status(upstream, side, host string) {
-	st := statusInfo{upstream: upstream, side: side, host: host}
+	st := Status{Upstream: upstream, Side: side, Host: host}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
@@ -254,6 +317,9 @@ func (s *Stream) Status(upstream, side, host string) {
 	s.ring.add(ringEntry{seq: s.seq, data: frame})
 	s.status, s.hasStatus = st, true
 	s.fanoutLocked("", frame, time.Time{})
+	if s.onMessage != nil {
+		s.onMessage(Message{Seq: s.seq, Kind: MessageStatus, Frame: frame, Status: st, Identity: s.identityMessageLocked()})
+	}
 }
 
 // End closes every attached connection and refuses new ones. The close
@@ -261,13 +327,20 @@ func (s *Stream) Status(upstream, side, host string) {
 // "shutdown" (and any other reason) → 4102. Messages already queued are
 // flushed before the close frame. Only the first call has an effect.
 func (s *Stream) End(reason string) {
-	code, text := endClose(reason)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
 		return
 	}
-	s.ended, s.endCode, s.endReason = true, code, text
+	s.endLocked(reason)
+	if s.onMessage != nil {
+		s.onMessage(Message{Seq: s.seq + 1, Kind: MessageEnd, Reason: reason, Identity: s.identityMessageLocked()})
+	}
+}
+
+func (s *Stream) endLocked(reason string) {
+	code, text := endClose(reason)
+	s.ended, s.endCode, s.endReason, s.endArg = true, code, text, reason
 	for _, m := range s.members {
 		m.kick(code, text, true)
 	}
