@@ -676,3 +676,38 @@ func TestManagerShutdownEndsEverySession(t *testing.T) {
 		t.Fatalf("Join after shutdown: %v", err)
 	}
 }
+
+func TestGracePeriodKeepsSessionWatchedElsewhere(t *testing.T) {
+	var mu sync.Mutex
+	watched, asked := true, 0
+	r := newRig(t, agent1001, func(c *Config) {
+		c.Grace = 40 * time.Millisecond
+		c.WatchedElsewhere = func(loginID string) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if loginID != "1001" {
+				t.Errorf("asked about %q", loginID)
+			}
+			asked++
+			return watched
+		}
+	})
+	s, _, _ := r.m.Join(&agent1001, password("1001"))
+	<-r.pubs
+	r.up.waitDial(t)
+	time.Sleep(250 * time.Millisecond) // several grace periods, every one answered "watched"
+	if _, ok := r.m.Get("1001"); !ok {
+		t.Fatal("a session whose browsers are on another instance must stay")
+	}
+	mu.Lock()
+	if asked < 2 {
+		t.Errorf("WatchedElsewhere asked %d times in 6 grace periods; the grace period must start again each time", asked)
+	}
+	watched = false
+	mu.Unlock()
+	select {
+	case <-s.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("the session must end once no instance has its browsers")
+	}
+}

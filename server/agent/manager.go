@@ -31,6 +31,12 @@ type Config struct {
 	NewPublisher func(loginID string, onSubscribers func(n int)) Publisher
 	// Grace keeps a Session alive after its last browser left (default 30s).
 	Grace time.Duration
+	// WatchedElsewhere, if set, is asked when the grace period of a
+	// Session with no browser here runs out: true (browsers of the agent
+	// are attached to another instance) starts the grace period again
+	// instead of ending the Session. It runs on a timer goroutine and may
+	// block briefly (a store read).
+	WatchedElsewhere func(loginID string) bool
 	// MinBackoff and MaxBackoff bound the jittered reconnect delay
 	// (defaults 500ms and 30s).
 	MinBackoff, MaxBackoff time.Duration

@@ -163,10 +163,19 @@ func (s *Session) graceExpired() {
 	s.mu.Lock()
 	idle := s.conns == 0
 	s.mu.Unlock()
-	if idle {
-		s.log.Info("last browser left; ending the upstream session", zap.Duration("grace", s.m.cfg.Grace))
-		s.End(EndIdle)
+	if !idle {
+		return
 	}
+	if w := s.m.cfg.WatchedElsewhere; w != nil && w(s.loginID) {
+		s.mu.Lock()
+		if s.conns == 0 && s.endReason == "" && s.grace != nil {
+			s.grace.Reset(s.m.cfg.Grace)
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.log.Info("last browser left; ending the upstream session", zap.Duration("grace", s.m.cfg.Grace))
+	s.End(EndIdle)
 }
 
 func (s *Session) setStatus(status, side, host string) {
