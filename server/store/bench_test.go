@@ -177,7 +177,7 @@ func TestRedisMemoryPerAgents(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := startPrivateRedis(t)
-			s, err := OpenRedis(ctx, "redis://"+p.addr+"/0", RedisOptions{})
+			s, err := OpenRedis(ctx, "redis://"+p.Addr+"/0", RedisOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,11 +14,12 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"finesse-relay/internal/redistest"
 )
 
 // redisURL returns FINESSE_REDIS_URL (scripts/redis-start.sh prints one).
@@ -149,68 +150,16 @@ func TestRedisOpenErrors(t *testing.T) {
 }
 
 // freeAddr returns a loopback address nothing listens on (just freed).
-func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
+func freeAddr(t testing.TB) string { return redistest.FreeAddr(t) }
 
-// privateRedis is a redis-server of the test's own, which it may stop and
-// start (the shared one serves other packages' tests).
-type privateRedis struct {
-	t    testing.TB
-	addr string
-	dir  string
-	args []string // the command line; {port} is replaced by addr's port
-	cmd  *exec.Cmd
-}
-
-func startPrivateRedis(t testing.TB, args ...string) *privateRedis {
-	redisURL(t) // same skip/fail rule as the shared server
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatal("redis-server not in PATH: scripts/redis-start.sh installs it")
-	}
-	p := &privateRedis{t: t, addr: freeAddr(t), dir: t.TempDir()}
+// startPrivateRedis starts a redis-server of the test's own without
+// persistence (same skip/fail rule as the shared server).
+func startPrivateRedis(t testing.TB, args ...string) *redistest.Server {
+	redisURL(t)
 	if len(args) == 0 {
 		args = []string{"--port", "{port}"}
 	}
-	p.args = append(args, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", p.dir)
-	p.start()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *privateRedis) start() {
-	_, port, _ := net.SplitHostPort(p.addr)
-	args := make([]string, len(p.args))
-	for i, a := range p.args {
-		args[i] = strings.ReplaceAll(a, "{port}", port)
-	}
-	p.cmd = exec.Command("redis-server", args...)
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	for range 100 {
-		if c, err := net.Dial("tcp", p.addr); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	p.t.Fatalf("private redis-server on %s did not come up", p.addr)
-}
-
-func (p *privateRedis) stop() {
-	if p.cmd == nil {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	_ = p.cmd.Wait()
-	p.cmd = nil
+	return redistest.Start(t, append(args, "--save", "", "--appendonly", "no")...)
 }
 
 // TestRedisOutage: with Redis down every call fails with ErrUnavailable
@@ -218,7 +167,7 @@ func (p *privateRedis) stop() {
 func TestRedisOutage(t *testing.T) {
 	p := startPrivateRedis(t)
 	ctx := context.Background()
-	s, err := OpenRedis(ctx, "redis://"+p.addr+"/0?dial_timeout=300ms&read_timeout=500ms&max_retries=1", RedisOptions{})
+	s, err := OpenRedis(ctx, "redis://"+p.Addr+"/0?dial_timeout=300ms&read_timeout=500ms&max_retries=1", RedisOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +183,7 @@ func TestRedisOutage(t *testing.T) {
 		waitErr <- err
 	}()
 	time.Sleep(200 * time.Millisecond)
-	p.stop()
+	p.Kill()
 
 	calls := []struct {
 		name string
@@ -267,7 +216,7 @@ func TestRedisOutage(t *testing.T) {
 		t.Error("a waiting Read hung when Redis went down")
 	}
 
-	p.start() // empty: no persistence
+	p.Start() // empty: no persistence
 	deadline := time.Now().Add(10 * time.Second)
 	for s.Ping(ctx) != nil {
 		if time.Now().After(deadline) {
@@ -288,14 +237,14 @@ func TestRedisOutage(t *testing.T) {
 // store finds the primary through them.
 func TestRedisSentinel(t *testing.T) {
 	primary := startPrivateRedis(t)
-	_, pport, _ := net.SplitHostPort(primary.addr)
+	_, pport, _ := net.SplitHostPort(primary.Addr)
 	conf := filepath.Join(t.TempDir(), "sentinel.conf") // Sentinel rewrites its config
 	if err := os.WriteFile(conf, []byte("sentinel monitor relay-primary 127.0.0.1 "+pport+" 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	sentinel := startPrivateRedis(t, conf, "--sentinel", "--port", "{port}")
 	ctx := context.Background()
-	s, err := OpenRedis(ctx, "redis://"+sentinel.addr+"/0?master_name=relay-primary&addr="+freeAddr(t), RedisOptions{})
+	s, err := OpenRedis(ctx, "redis://"+sentinel.Addr+"/0?master_name=relay-primary&addr="+freeAddr(t), RedisOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +252,7 @@ func TestRedisSentinel(t *testing.T) {
 	if err := s.Put(ctx, "via-sentinel", []byte("yes"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	direct, err := OpenRedis(ctx, "redis://"+primary.addr+"/0", RedisOptions{})
+	direct, err := OpenRedis(ctx, "redis://"+primary.Addr+"/0", RedisOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +271,7 @@ func TestRedisTLS(t *testing.T) {
 		"--tls-cert-file", filepath.Join(dir, "cert.pem"), "--tls-key-file", filepath.Join(dir, "key.pem"),
 		"--tls-auth-clients", "no")
 	ctx := context.Background()
-	url := "rediss://" + p.addr + "/0?dial_timeout=2s&max_retries=-1"
+	url := "rediss://" + p.Addr + "/0?dial_timeout=2s&max_retries=-1"
 	s, err := OpenRedis(ctx, url, RedisOptions{TLS: &tls.Config{RootCAs: pool}})
 	if err != nil {
 		t.Fatal(err)
