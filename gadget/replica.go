@@ -1,9 +1,15 @@
 package gadget
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 )
@@ -56,7 +62,9 @@ type Identity struct {
 
 // Status is an upstream status as published by Stream.Status.
 type Status struct {
-	Upstream, Side, Host string
+	Upstream string `json:"upstream"`
+	Side     string `json:"side"`
+	Host     string `json:"host"`
 }
 
 // Message is one numbered message of a Stream as another instance needs it
@@ -293,4 +301,377 @@ func (s *Stream) identityMessageLocked() *Identity {
 	s.identPending = false
 	id := s.identityLocked()
 	return &id
+}
+
+// ---- the byte form of messages and snapshots (for a store) ----
+
+// Limits of DecodeMessage and DecodeSnapshot.
+const (
+	// MaxMessageBytes is the largest encoded Message DecodeMessage accepts.
+	MaxMessageBytes = 1 << 20
+	// MaxSnapshotBytes is the largest encoded Snapshot DecodeSnapshot
+	// accepts.
+	MaxSnapshotBytes = 4 << 20
+	// maxSeq is the largest seq a decoded message or snapshot may carry:
+	// browsers read seq as a JavaScript number, exact up to 2^53-1.
+	maxSeq = 1<<53 - 1
+	// codecVersion is the version EncodeMessage and EncodeSnapshot write.
+	codecVersion = 1
+)
+
+// EncodeMessage returns the byte form of m for a store, a JSON object
+// (version 1): {"v":1,"s":seq,"k":kind,"n":node,"f":frame,"st":state,
+// "u":status,"r":reason,"i":identity}, fields without a value left out.
+// Frame and State are written as they are (they are JSON already), so a
+// Message that did not come from a Stream's OnMessage (or DecodeMessage)
+// may encode to bytes DecodeMessage refuses.
+func EncodeMessage(m Message) []byte {
+	b := make([]byte, 0, 96+len(m.Node)+len(m.Frame)+len(m.State)+len(m.Reason))
+	b = append(b, `{"v":1,"s":`...)
+	b = strconv.AppendInt(b, m.Seq, 10)
+	b = append(b, `,"k":`...)
+	b = strconv.AppendUint(b, uint64(m.Kind), 10)
+	if m.Node != "" {
+		b = append(b, `,"n":`...)
+		b = appendString(b, m.Node)
+	}
+	if m.Frame != nil {
+		b = append(b, `,"f":`...)
+		b = append(b, m.Frame...)
+	}
+	if m.State != nil {
+		b = append(b, `,"st":`...)
+		b = append(b, m.State...)
+	}
+	if m.Kind == MessageStatus {
+		b = append(b, `,"u":`...)
+		b = appendStatus(b, m.Status)
+	}
+	if m.Reason != "" {
+		b = append(b, `,"r":`...)
+		b = appendString(b, m.Reason)
+	}
+	if m.Identity != nil {
+		b = append(b, `,"i":`...)
+		b = appendIdentity(b, *m.Identity)
+	}
+	return append(b, '}')
+}
+
+// EncodeSnapshot returns the byte form of s for a store, a JSON object
+// (version 1): {"v":1,"id":id,"s":seq,"i":identity,"nodes":[{"n":node,
+// "st":state}…],"u":status,"e":true,"r":reason}, fields without a value
+// left out. Node states are written as they are (they are JSON already).
+func EncodeSnapshot(s Snapshot) []byte {
+	n := 128 + len(s.ID) + len(s.Reason)
+	for _, ns := range s.Nodes {
+		n += 16 + len(ns.Node) + len(ns.State)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"v":1,"id":`...)
+	b = appendString(b, s.ID)
+	b = append(b, `,"s":`...)
+	b = strconv.AppendInt(b, s.Seq, 10)
+	b = append(b, `,"i":`...)
+	b = appendIdentity(b, s.Identity)
+	if len(s.Nodes) > 0 {
+		b = append(b, `,"nodes":[`...)
+		for i, ns := range s.Nodes {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"n":`...)
+			b = appendString(b, ns.Node)
+			b = append(b, `,"st":`...)
+			b = append(b, ns.State...)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if s.Status != nil {
+		b = append(b, `,"u":`...)
+		b = appendStatus(b, *s.Status)
+	}
+	if s.Ended {
+		b = append(b, `,"e":true`...)
+	}
+	if s.Reason != "" {
+		b = append(b, `,"r":`...)
+		b = appendString(b, s.Reason)
+	}
+	return append(b, '}')
+}
+
+func appendStatus(b []byte, st Status) []byte {
+	b = append(b, `{"upstream":`...)
+	b = appendString(b, st.Upstream)
+	b = append(b, `,"side":`...)
+	b = appendString(b, st.Side)
+	b = append(b, `,"host":`...)
+	b = appendString(b, st.Host)
+	return append(b, '}')
+}
+
+func appendIdentity(b []byte, id Identity) []byte {
+	b = append(b, `{"agent":`...)
+	b = appendString(b, id.Agent)
+	for _, f := range []struct {
+		key  string
+		list []string
+	}{{`,"roles":[`, id.Roles}, {`,"allowed":[`, id.Allowed}} {
+		if len(f.list) == 0 {
+			continue
+		}
+		b = append(b, f.key...)
+		for i, v := range f.list {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, v)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// wireMessage is the decoding form of an encoded Message.
+type wireMessage struct {
+	V        *int64          `json:"v"`
+	Seq      *int64          `json:"s"`
+	Kind     *int64          `json:"k"`
+	Node     *string         `json:"n"`
+	Frame    json.RawMessage `json:"f"`
+	State    json.RawMessage `json:"st"`
+	Status   *Status         `json:"u"`
+	Reason   *string         `json:"r"`
+	Identity *Identity       `json:"i"`
+}
+
+// wireSnapshot is the decoding form of an encoded Snapshot.
+type wireSnapshot struct {
+	V        *int64    `json:"v"`
+	ID       *string   `json:"id"`
+	Seq      *int64    `json:"s"`
+	Identity *Identity `json:"i"`
+	Nodes    []struct {
+		Node  *string         `json:"n"`
+		State json.RawMessage `json:"st"`
+	} `json:"nodes"`
+	Status *Status `json:"u"`
+	Ended  bool    `json:"e"`
+	Reason *string `json:"r"`
+}
+
+// strictUnmarshal decodes one JSON object into v, refusing unknown fields
+// and anything after the object.
+func strictUnmarshal(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return errors.New("data after the JSON object")
+	}
+	return nil
+}
+
+// DecodeMessage parses the byte form of a Message (EncodeMessage). It never
+// panics and refuses, with an error that says what is wrong, anything
+// malformed: more than MaxMessageBytes, not one JSON object, an unknown
+// field, version or kind, a seq that is missing, negative or beyond 2^53-1,
+// a frame that is missing, not valid UTF-8 JSON or not the frame of this
+// kind, seq and node (a state's or status's frame must be exactly the one
+// the Stream makes of it), a node missing (event, state) or present
+// (status, end), an end without reason, fields that do not belong to the
+// kind. Identity.Allowed comes back sorted and without duplicates.
+func DecodeMessage(b []byte) (Message, error) {
+	fail := func(format string, args ...any) (Message, error) {
+		return Message{}, fmt.Errorf("gadget: message: "+format, args...)
+	}
+	if len(b) > MaxMessageBytes {
+		return fail("%d bytes, more than %d", len(b), MaxMessageBytes)
+	}
+	var w wireMessage
+	if err := strictUnmarshal(b, &w); err != nil {
+		return fail("not a valid JSON object: %v", err)
+	}
+	switch {
+	case w.V == nil:
+		return fail("version (v) is missing")
+	case *w.V != codecVersion:
+		return fail("unknown version %d", *w.V)
+	case w.Seq == nil:
+		return fail("seq (s) is missing")
+	case *w.Seq < 0 || *w.Seq > maxSeq:
+		return fail("seq %d is out of range [0, 2^53-1]", *w.Seq)
+	case w.Kind == nil:
+		return fail("kind (k) is missing")
+	}
+	m := Message{Seq: *w.Seq}
+	if w.Node != nil {
+		m.Node = *w.Node
+	}
+	if w.Reason != nil {
+		m.Reason = *w.Reason
+	}
+	if w.Frame != nil {
+		m.Frame = []byte(w.Frame)
+	}
+	if w.State != nil {
+		m.State = []byte(w.State)
+	}
+	if w.Identity != nil {
+		id, err := cleanIdentity(*w.Identity)
+		if err != nil {
+			return fail("%v", err)
+		}
+		m.Identity = &id
+	}
+	k := *w.Kind
+	if k < int64(MessageEvent) || k > int64(MessageEnd) {
+		return fail("unknown kind %d", k)
+	}
+	m.Kind = MessageKind(k)
+	if m.Kind != MessageStatus && w.Status != nil {
+		return fail("%s with a status (u)", m.Kind)
+	}
+	if m.Kind != MessageEnd && w.Reason != nil {
+		return fail("%s with a reason (r)", m.Kind)
+	}
+	if m.Frame != nil && !utf8.Valid(m.Frame) {
+		return fail("frame is not valid UTF-8")
+	}
+	if m.State != nil && !utf8.Valid(m.State) {
+		return fail("state is not valid UTF-8")
+	}
+	switch m.Kind {
+	case MessageEvent, MessageState:
+		if m.Node == "" {
+			return fail("%s without a node (n)", m.Kind)
+		}
+		if m.Frame == nil {
+			return fail("%s without a frame (f)", m.Kind)
+		}
+		if m.Kind == MessageEvent {
+			head := appendString(append(strconv.AppendInt([]byte(eventHead), m.Seq, 10), `,"node":`...), m.Node)
+			if !bytes.HasPrefix(m.Frame, head) {
+				return fail("frame is not the event frame of seq %d and node %q", m.Seq, m.Node)
+			}
+			break
+		}
+		if m.State == nil {
+			return fail("state without its data (st)")
+		}
+		if !bytes.Equal(m.Frame, stateFrame(m.Seq, m.Node, m.State)) {
+			return fail("frame is not the state frame of seq %d, node %q and that data", m.Seq, m.Node)
+		}
+	case MessageStatus:
+		if w.Node != nil || m.State != nil {
+			return fail("status with a node (n) or state (st)")
+		}
+		if w.Status == nil {
+			return fail("status without its status (u)")
+		}
+		m.Status = *w.Status
+		if !bytes.Equal(m.Frame, statusFrame(m.Seq, m.Status)) {
+			return fail("frame is not the status frame of seq %d and that status", m.Seq)
+		}
+	case MessageEnd:
+		if w.Node != nil || m.Frame != nil || m.State != nil {
+			return fail("end with a node (n), frame (f) or state (st)")
+		}
+		if m.Reason == "" {
+			return fail("end without a reason (r)")
+		}
+	}
+	return m, nil
+}
+
+// DecodeSnapshot parses the byte form of a Snapshot (EncodeSnapshot). It
+// never panics and refuses, with an error that says what is wrong, anything
+// malformed: more than MaxSnapshotBytes, not one JSON object, an unknown
+// field or version, an id missing, empty or longer than a browser may send
+// back (64 bytes), a seq missing or out of [-1, 2^53-1], no identity, a node
+// without a name or state, a node twice, a state that is not valid UTF-8
+// JSON, an end without reason or a reason without end, node states in an
+// ended snapshot. Identity.Allowed comes back sorted and without
+// duplicates.
+func DecodeSnapshot(b []byte) (Snapshot, error) {
+	fail := func(format string, args ...any) (Snapshot, error) {
+		return Snapshot{}, fmt.Errorf("gadget: snapshot: "+format, args...)
+	}
+	if len(b) > MaxSnapshotBytes {
+		return fail("%d bytes, more than %d", len(b), MaxSnapshotBytes)
+	}
+	var w wireSnapshot
+	if err := strictUnmarshal(b, &w); err != nil {
+		return fail("not a valid JSON object: %v", err)
+	}
+	switch {
+	case w.V == nil:
+		return fail("version (v) is missing")
+	case *w.V != codecVersion:
+		return fail("unknown version %d", *w.V)
+	case w.ID == nil || *w.ID == "":
+		return fail("id is missing")
+	case len(*w.ID) > maxStreamLen:
+		return fail("id is %d bytes, more than %d", len(*w.ID), maxStreamLen)
+	case w.Seq == nil:
+		return fail("seq (s) is missing")
+	case *w.Seq < -1 || *w.Seq > maxSeq:
+		return fail("seq %d is out of range [-1, 2^53-1]", *w.Seq)
+	case w.Identity == nil:
+		return fail("identity (i) is missing")
+	}
+	s := Snapshot{ID: *w.ID, Seq: *w.Seq, Status: w.Status, Ended: w.Ended}
+	var err error
+	if s.Identity, err = cleanIdentity(*w.Identity); err != nil {
+		return fail("%v", err)
+	}
+	if w.Reason != nil {
+		s.Reason = *w.Reason
+	}
+	if s.Ended != (s.Reason != "") {
+		return fail("ended (e) %v with reason (r) %q: an end needs a reason and a reason an end", s.Ended, s.Reason)
+	}
+	if s.Ended && len(w.Nodes) > 0 {
+		return fail("an ended stream has node states")
+	}
+	seen := make(map[string]bool, len(w.Nodes))
+	for i, ns := range w.Nodes {
+		switch {
+		case ns.Node == nil || *ns.Node == "":
+			return fail("node %d has no name (n)", i)
+		case seen[*ns.Node]:
+			return fail("node %q appears twice", *ns.Node)
+		case ns.State == nil:
+			return fail("node %q has no state (st)", *ns.Node)
+		case !utf8.Valid(ns.State):
+			return fail("the state of node %q is not valid UTF-8", *ns.Node)
+		}
+		seen[*ns.Node] = true
+		s.Nodes = append(s.Nodes, NodeState{Node: *ns.Node, State: []byte(ns.State)})
+	}
+	return s, nil
+}
+
+// cleanIdentity checks a decoded Identity and puts it in the form a Stream
+// gives: Allowed sorted without duplicates, empty lists nil.
+func cleanIdentity(id Identity) (Identity, error) {
+	for _, n := range id.Allowed {
+		if n == "" {
+			return Identity{}, errors.New("identity has an empty allowed node")
+		}
+	}
+	if len(id.Roles) == 0 {
+		id.Roles = nil
+	}
+	if len(id.Allowed) == 0 {
+		id.Allowed = nil
+	} else {
+		slices.Sort(id.Allowed)
+		id.Allowed = slices.Compact(id.Allowed)
+	}
+	return id, nil
 }

@@ -535,3 +535,154 @@ func TestReplicaOverGateway(t *testing.T) {
 		t.Fatalf("replica snapshot %+v", snap)
 	}
 }
+
+// ownerMessages returns the messages and final snapshot of an owner that
+// did a bit of everything.
+func ownerMessages(t testing.TB) ([]Message, Snapshot) {
+	rec := &recorder{}
+	s := NewStream(StreamConfig{OnMessage: rec.add})
+	s.SetIdentity("1001", []string{"Agent", "Supervisor"})
+	for _, o := range []op{
+		opStatusUp, opUserReady, opDialogs, opAllowTeam, opTeamState, opUserEvent, opTeamEvent,
+		opQueueEvent, opReconciled, opDialogsNil, opRoles, opUserEventNoState, opStatusB,
+	} {
+		o(s)
+	}
+	s.Event("/finesse/api/User/1001/Dialog/\u2028<&>", "DELETE", "", "", nil, json.RawMessage("null"))
+	snap := s.Snapshot()
+	s.End("session_expired")
+	return rec.after(-1), snap
+}
+
+func TestMessageAndSnapshotRoundTrip(t *testing.T) {
+	msgs, snap := ownerMessages(t)
+	for _, m := range msgs {
+		b := EncodeMessage(m)
+		got, err := DecodeMessage(b)
+		if err != nil {
+			t.Fatalf("DecodeMessage(%s): %v", b, err)
+		}
+		if !reflect.DeepEqual(got, m) {
+			t.Fatalf("round trip of %s:\ngot  %+v\nwant %+v", b, got, m)
+		}
+	}
+	ended := Snapshot{ID: "feedfacefeedface", Seq: 7, Identity: Identity{Agent: "1"}, Status: &Status{"down", "", ""}, Ended: true, Reason: "signed_out"}
+	for _, s := range []Snapshot{snap, {ID: "x", Seq: -1}, ended} {
+		b := EncodeSnapshot(s)
+		got, err := DecodeSnapshot(b)
+		if err != nil {
+			t.Fatalf("DecodeSnapshot(%s): %v", b, err)
+		}
+		if !reflect.DeepEqual(got, s) {
+			t.Fatalf("round trip of %s:\ngot  %+v\nwant %+v", b, got, s)
+		}
+	}
+	// A replica fed the decoded messages reproduces the owner.
+	replica := NewStream(StreamConfig{Continue: &Continue{Snapshot: Snapshot{ID: snap.ID, Seq: -1}}})
+	for _, m := range msgs {
+		d, _ := DecodeMessage(EncodeMessage(m))
+		replica.Apply(d)
+	}
+	got := replica.Snapshot()
+	snap.Ended, snap.Reason, snap.Nodes = true, "session_expired", nil
+	if !reflect.DeepEqual(got, snap) {
+		t.Fatalf("replica snapshot %+v, want %+v", got, snap)
+	}
+}
+
+func TestDecodeMessageRefuses(t *testing.T) {
+	ev := `"f":{"type":"event","seq":3,"node":"n","event":"PUT","source":"","requestId":"","data":null}`
+	tests := []struct{ name, in, want string }{
+		{"empty", ``, "not a valid JSON object"},
+		{"not an object", `[1]`, "not a valid JSON object"},
+		{"trailing data", `{"v":1,"s":3,"k":1,"n":"n",` + ev + `} {}`, "data after"},
+		{"unknown field", `{"v":1,"s":3,"k":1,"n":"n","x":1,` + ev + `}`, `unknown field "x"`},
+		{"no version", `{"s":3,"k":1,"n":"n",` + ev + `}`, "version (v) is missing"},
+		{"version 2", `{"v":2,"s":3,"k":1,"n":"n",` + ev + `}`, "unknown version 2"},
+		{"no seq", `{"v":1,"k":1,"n":"n",` + ev + `}`, "seq (s) is missing"},
+		{"negative seq", `{"v":1,"s":-1,"k":4,"r":"x"}`, "seq -1 is out of range"},
+		{"huge seq", `{"v":1,"s":9007199254740992,"k":4,"r":"x"}`, "out of range"},
+		{"fractional seq", `{"v":1,"s":1.5,"k":4,"r":"x"}`, "not a valid JSON object"},
+		{"no kind", `{"v":1,"s":3,"n":"n",` + ev + `}`, "kind (k) is missing"},
+		{"kind 0", `{"v":1,"s":3,"k":0}`, "unknown kind 0"},
+		{"kind 5", `{"v":1,"s":3,"k":5}`, "unknown kind 5"},
+		{"event without node", `{"v":1,"s":3,"k":1,` + ev + `}`, "event without a node"},
+		{"event without frame", `{"v":1,"s":3,"k":1,"n":"n"}`, "event without a frame"},
+		{"frame not JSON", `{"v":1,"s":3,"k":1,"n":"n","f":{"type":"event",}`, "not a valid JSON object"},
+		{"frame of another seq", `{"v":1,"s":4,"k":1,"n":"n",` + ev + `}`, "not the event frame of seq 4"},
+		{"frame of another node", `{"v":1,"s":3,"k":1,"n":"m",` + ev + `}`, "not the event frame"},
+		{"frame a string", `{"v":1,"s":3,"k":1,"n":"n","f":"{\"type\":\"event\",\"seq\":3,\"node\":\"n\"}"}`, "not the event frame"},
+		{"frame invalid UTF-8", "{\"v\":1,\"s\":3,\"k\":1,\"n\":\"n\",\"f\":{\"type\":\"event\",\"seq\":3,\"node\":\"n\",\"data\":\"\xff\"}}", "not valid UTF-8"},
+		{"event with status", `{"v":1,"s":3,"k":1,"n":"n",` + ev + `,"u":{"upstream":"up"}}`, "event with a status"},
+		{"event with reason", `{"v":1,"s":3,"k":1,"n":"n",` + ev + `,"r":"x"}`, "event with a reason"},
+		{"state without data", `{"v":1,"s":2,"k":2,"n":"n","f":{"type":"state","seq":2,"node":"n","data":1}}`, "state without its data"},
+		{"state frame not its data", `{"v":1,"s":2,"k":2,"n":"n","f":{"type":"state","seq":2,"node":"n","data":1},"st":2}`, "not the state frame"},
+		{"status without status", `{"v":1,"s":0,"k":3,"f":{"type":"status","seq":0,"upstream":"","side":"","host":""}}`, "status without its status"},
+		{"status with node", `{"v":1,"s":0,"k":3,"n":"x","u":{},"f":{"type":"status","seq":0,"upstream":"","side":"","host":""}}`, "status with a node"},
+		{"status frame not its status", `{"v":1,"s":0,"k":3,"u":{"upstream":"up"},"f":{"type":"status","seq":0,"upstream":"","side":"","host":""}}`, "not the status frame"},
+		{"status unknown field", `{"v":1,"s":0,"k":3,"u":{"up":"x"},"f":{}}`, `unknown field "up"`},
+		{"end without reason", `{"v":1,"s":3,"k":4}`, "end without a reason"},
+		{"end with frame", `{"v":1,"s":3,"k":4,"r":"x","f":{}}`, "end with a node"},
+		{"identity mistyped", `{"v":1,"s":3,"k":4,"r":"x","i":{"agent":1}}`, "not a valid JSON object"},
+		{"identity empty allowed node", `{"v":1,"s":3,"k":4,"r":"x","i":{"allowed":[""]}}`, "empty allowed node"},
+		{"too big", `{"v":1,"s":3,"k":4,"r":"` + strings.Repeat("x", MaxMessageBytes) + `"}`, "more than 1048576"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := DecodeMessage([]byte(tt.in))
+			if err == nil {
+				t.Fatalf("decoded %+v", m)
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "gadget: message: ") {
+				t.Fatalf("error %q, want it to say %q", err, tt.want)
+			}
+		})
+	}
+	// What the table varies is otherwise valid.
+	for _, in := range []string{
+		`{"v":1,"s":3,"k":1,"n":"n",` + ev + `}`,
+		`{"v":1,"s":3,"k":1,"n":"n",` + ev + `,"st":null,"i":{"agent":"1","allowed":["b","a","b"]}}`,
+		`{"v":1,"s":2,"k":2,"n":"n","f":{"type":"state","seq":2,"node":"n","data":1},"st":1}`,
+		`{"v":1,"s":0,"k":3,"u":{},"f":{"type":"status","seq":0,"upstream":"","side":"","host":""}}`,
+		`{"v":1,"s":3,"k":4,"r":"x"}`,
+	} {
+		if _, err := DecodeMessage([]byte(in)); err != nil {
+			t.Fatalf("DecodeMessage(%s): %v", in, err)
+		}
+	}
+}
+
+func TestDecodeSnapshotRefuses(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"empty", ``, "not a valid JSON object"},
+		{"unknown field", `{"v":1,"id":"a","s":1,"i":{},"x":1}`, `unknown field "x"`},
+		{"no version", `{"id":"a","s":1,"i":{}}`, "version (v) is missing"},
+		{"version 0", `{"v":0,"id":"a","s":1,"i":{}}`, "unknown version 0"},
+		{"no id", `{"v":1,"s":1,"i":{}}`, "id is missing"},
+		{"empty id", `{"v":1,"id":"","s":1,"i":{}}`, "id is missing"},
+		{"long id", `{"v":1,"id":"` + strings.Repeat("a", 65) + `","s":1,"i":{}}`, "id is 65 bytes"},
+		{"no seq", `{"v":1,"id":"a","i":{}}`, "seq (s) is missing"},
+		{"seq -2", `{"v":1,"id":"a","s":-2,"i":{}}`, "seq -2 is out of range"},
+		{"no identity", `{"v":1,"id":"a","s":1}`, "identity (i) is missing"},
+		{"node without name", `{"v":1,"id":"a","s":1,"i":{},"nodes":[{"st":1}]}`, "node 0 has no name"},
+		{"node without state", `{"v":1,"id":"a","s":1,"i":{},"nodes":[{"n":"x"}]}`, `node "x" has no state`},
+		{"node twice", `{"v":1,"id":"a","s":1,"i":{},"nodes":[{"n":"x","st":1},{"n":"x","st":2}]}`, `node "x" appears twice`},
+		{"state not JSON", `{"v":1,"id":"a","s":1,"i":{},"nodes":[{"n":"x","st":tru}]}`, "not a valid JSON object"},
+		{"state invalid UTF-8", "{\"v\":1,\"id\":\"a\",\"s\":1,\"i\":{},\"nodes\":[{\"n\":\"x\",\"st\":\"\xc3\"}]}", "not valid UTF-8"},
+		{"end without reason", `{"v":1,"id":"a","s":1,"i":{},"e":true}`, "an end needs a reason"},
+		{"reason without end", `{"v":1,"id":"a","s":1,"i":{},"r":"x"}`, "an end needs a reason"},
+		{"ended with nodes", `{"v":1,"id":"a","s":1,"i":{},"e":true,"r":"x","nodes":[{"n":"x","st":1}]}`, "ended stream has node states"},
+		{"too big", `{"v":1,"id":"a","s":1,"i":{"agent":"` + strings.Repeat("x", MaxSnapshotBytes) + `"}}`, "more than 4194304"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := DecodeSnapshot([]byte(tt.in))
+			if err == nil {
+				t.Fatalf("decoded %+v", s)
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "gadget: snapshot: ") {
+				t.Fatalf("error %q, want it to say %q", err, tt.want)
+			}
+		})
+	}
+}
