@@ -1,6 +1,7 @@
 package signin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,6 +52,7 @@ type holder struct {
 	source oauth2.TokenSource
 	last   *oauth2.Token // last IdS token seen (refresh detection)
 	user   *finesse.User
+	sealed []byte // the record in the store as last read or written
 }
 
 // Credential returns the agent's current credential (cred.Source).
@@ -146,30 +148,73 @@ func (hs *holders) persist(ctx context.Context, c *holder) error {
 		return fmt.Errorf("signin: encode credential of %s: %w", c.loginID, err)
 	}
 	key := credKey(c.loginID)
-	if err := hs.s.cfg.Store.Put(ctx, key, hs.s.cfg.Sealer.Seal(plain, []byte(key)), hs.s.cfg.SessionTTL); err != nil {
+	sealed := hs.s.cfg.Sealer.Seal(plain, []byte(key))
+	if err := hs.s.cfg.Store.Put(ctx, key, sealed, hs.s.cfg.SessionTTL); err != nil {
 		hs.s.log.Warn("store: could not save a credential", zap.String("agent", c.loginID), zap.Error(err))
 		return storeErr("save credential", err)
 	}
+	c.mu.Lock()
+	c.sealed = sealed
+	c.mu.Unlock()
 	return nil
+}
+
+// sealedIs reports whether b is the sealed record this holder was read
+// from or last wrote.
+func (c *holder) sealedIs(b []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Equal(c.sealed, b)
 }
 
 // get returns the agent's credential: the one in this process, else the
 // one in the store (after a restart, or signed in on another instance).
+// With a shared store (several active instances) the store is asked at
+// every use, so a credential another instance replaced (a new sign-in, a
+// gadget's refreshed token, a rotated IdS refresh token) or forgot (signed
+// out) is seen at once; the copy here is kept while the store cannot be
+// reached.
 func (hs *holders) get(ctx context.Context, loginID string) (*holder, error) {
 	hs.mu.Lock()
 	c := hs.m[loginID]
 	hs.mu.Unlock()
-	if c != nil {
+	if c != nil && !hs.s.cfg.Shared {
 		return c, nil
 	}
 	key := credKey(loginID)
 	sealed, err := hs.s.cfg.Store.Get(ctx, key)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("%w: no credential for %s", ErrUnauthenticated, loginID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if c != nil {
+			hs.mu.Lock()
+			if hs.m[loginID] == c {
+				delete(hs.m, loginID)
+			}
+			hs.mu.Unlock()
 		}
+		return nil, fmt.Errorf("%w: no credential for %s", ErrUnauthenticated, loginID)
+	case err != nil && c != nil:
+		return c, nil
+	case err != nil:
 		return nil, storeErr("load credential", err)
+	case c != nil && c.sealedIs(sealed):
+		return c, nil
 	}
+	fresh, err := hs.open(loginID, key, sealed)
+	if err != nil {
+		return nil, err
+	}
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if cur := hs.m[loginID]; cur != nil && cur != c { // set meanwhile by a sign-in here: newer
+		return cur, nil
+	}
+	hs.m[loginID] = fresh
+	return fresh, nil
+}
+
+// open unseals and decodes a stored credential into a holder.
+func (hs *holders) open(loginID, key string, sealed []byte) (*holder, error) {
 	plain, err := hs.s.cfg.Sealer.Open(sealed, []byte(key))
 	if err != nil {
 		return nil, fmt.Errorf("signin: credential of %s cannot be unsealed (SESSION_KEY_FILE changed?): %w", loginID, err)
@@ -196,14 +241,8 @@ func (hs *holders) get(ctx context.Context, loginID string) (*holder, error) {
 	default:
 		return nil, fmt.Errorf("signin: credential of %s has unknown kind %q", loginID, r.Kind)
 	}
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
-	if c := hs.m[loginID]; c != nil { // set meanwhile by a sign-in: newer
-		return c, nil
-	}
-	c = &holder{h: hs, loginID: loginID}
+	c := &holder{h: hs, loginID: loginID, sealed: sealed}
 	c.set(p, &user)
-	hs.m[loginID] = c
 	return c, nil
 }
 

@@ -166,12 +166,12 @@ func (s *Service) CreateSession(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusBadRequest, "bad_request", "give exactly one of authToken (SSO) or password (non-SSO)")
 		return
 	}
-	sess, err := s.join(r.Context(), body.LoginID, p, clientAddress(r), method)
+	user, err := s.join(r.Context(), body.LoginID, p, clientAddress(r), method)
 	if err != nil {
 		s.writeError(w, body.LoginID, err)
 		return
 	}
-	tok, rs, err := s.createSession(r.Context(), sess.LoginID())
+	tok, rs, err := s.createSession(r.Context(), user.LoginID)
 	if err != nil {
 		s.writeError(w, body.LoginID, err)
 		return
@@ -180,7 +180,7 @@ func (s *Service) CreateSession(w http.ResponseWriter, r *http.Request) {
 	if own || r.Header.Get("Origin") == "" {
 		s.setSessionCookie(w, tok)
 	}
-	resp := sessionResponse{LoginID: sess.LoginID(), Roles: sess.Roles()}
+	resp := sessionResponse{LoginID: user.LoginID, Roles: user.Roles}
 	if !own {
 		resp.Session = tok
 	}
@@ -196,7 +196,7 @@ func (s *Service) Ticket(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, "", err)
 		return
 	}
-	sess, err := s.rejoin(r.Context(), rs.LoginID)
+	user, err := s.rejoin(r.Context(), rs.LoginID)
 	if err != nil {
 		if errors.Is(err, ErrUnauthenticated) {
 			_ = s.endSession(r.Context(), rs)
@@ -204,7 +204,7 @@ func (s *Service) Ticket(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, rs.LoginID, err)
 		return
 	}
-	resp := sessionResponse{LoginID: sess.LoginID(), Roles: sess.Roles()}
+	resp := sessionResponse{LoginID: user.LoginID, Roles: user.Roles}
 	if bearer {
 		resp.Session = tok
 	}

@@ -8,7 +8,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"finesse-relay/server/agent"
 	"finesse-relay/server/cred"
 	"finesse-relay/server/rest"
 	"finesse-relay/xmpp/finesse"
@@ -83,7 +82,7 @@ func (s *Service) verify(ctx context.Context, id string, p presented) (*finesse.
 // join verifies a presented credential (throttled per loginId and client
 // address unless it came from the relay's own IdS exchange), makes it the
 // agent's credential, and joins or starts the agent's Session.
-func (s *Service) join(ctx context.Context, id string, p presented, addr, method string) (*agent.Session, error) {
+func (s *Service) join(ctx context.Context, id string, p presented, addr, method string) (*finesse.User, error) {
 	var t *throttle
 	if p.source == nil {
 		var err error
@@ -105,7 +104,7 @@ func (s *Service) join(ctx context.Context, id string, p presented, addr, method
 	if _, err := s.creds.set(ctx, user.LoginID, p, user); err != nil {
 		return nil, err
 	}
-	sess, created, err := s.cfg.Manager.Join(user, agentSource{hs: s.creds, loginID: user.LoginID})
+	created, err := s.cfg.Agents.Join(ctx, user, agentSource{hs: s.creds, loginID: user.LoginID})
 	if err != nil {
 		return nil, err
 	}
@@ -116,21 +115,22 @@ func (s *Service) join(ctx context.Context, id string, p presented, addr, method
 	if created {
 		s.log.Info("agent session started", zap.String("agent", user.LoginID), zap.Strings("roles", user.Roles), zap.String("method", method))
 	}
-	return sess, nil
+	return user, nil
 }
 
 // rejoin starts the agent's Session again from the stored credential (the
 // grace period ran out, or the relay restarted) without asking the browser.
-func (s *Service) rejoin(ctx context.Context, loginID string) (*agent.Session, error) {
-	if sess, ok := s.cfg.Manager.Get(loginID); ok {
-		return sess, nil
-	}
+// It returns the User the credential was verified with.
+func (s *Service) rejoin(ctx context.Context, loginID string) (*finesse.User, error) {
 	c, err := s.creds.get(ctx, loginID)
 	if err != nil {
 		return nil, err
 	}
 	user := c.userObject()
-	sess, created, err := s.cfg.Manager.Join(user, agentSource{hs: s.creds, loginID: loginID})
+	if s.cfg.Agents.Running(ctx, loginID) {
+		return user, nil
+	}
+	created, err := s.cfg.Agents.Join(ctx, user, agentSource{hs: s.creds, loginID: loginID})
 	if err != nil {
 		return nil, err
 	}
@@ -140,13 +140,16 @@ func (s *Service) rejoin(ctx context.Context, loginID string) (*agent.Session, e
 		}
 		s.log.Info("agent session resumed from the stored credential", zap.String("agent", loginID))
 	}
-	return sess, nil
+	return user, nil
 }
 
 // Restore re-opens the upstream session of every agent whose session was
 // live when the relay last stopped (SIGTERM or crash), with the sealed
 // credential, before browsers come back: Finesse logs an agent out 60 s
-// after its presence goes. It returns how many sessions it started.
+// after its presence goes. It returns how many sessions it started. With
+// several active instances main calls it every few seconds: it adopts the
+// agents whose owner stopped or died (their lease is free) and leaves
+// alone those another instance runs.
 func (s *Service) Restore(ctx context.Context) (int, error) {
 	var ids []string
 	err := s.cfg.Store.Scan(ctx, "live:", func(key string, _ []byte) bool {
@@ -158,6 +161,12 @@ func (s *Service) Restore(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		if s.cfg.Agents.Running(ctx, id) {
+			continue // here already, or owned by another instance
+		}
 		if _, err := s.rejoin(ctx, id); err != nil {
 			s.log.Warn("could not restore an agent session", zap.String("agent", id), zap.Error(err))
 			if errors.Is(err, ErrUnauthenticated) {
@@ -168,4 +177,11 @@ func (s *Service) Restore(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// Source returns the agent's credential as a cred.Source that asks for
+// the current one at every use (for the REST client of an agent whose
+// session another instance owns).
+func (s *Service) Source(loginID string) cred.Source {
+	return agentSource{hs: s.creds, loginID: loginID}
 }

@@ -28,9 +28,11 @@ import (
 	"finesse-relay/gadget"
 	"finesse-relay/httpx"
 	"finesse-relay/server/agent"
+	"finesse-relay/server/cred"
 	"finesse-relay/server/ids"
 	"finesse-relay/server/rest"
 	"finesse-relay/server/store"
+	"finesse-relay/xmpp/finesse"
 )
 
 // Defaults for Config's zero values.
@@ -54,14 +56,32 @@ type Sealer interface {
 	Open(sealed, aad []byte) ([]byte, error)
 }
 
+// Agents runs the agents' upstream sessions: on one instance its
+// agent.Manager; with several active instances, the instance that owns
+// each agent (which may be another one).
+type Agents interface {
+	// Join starts the agent's upstream session with user and creds, or
+	// joins the one running (here or on the instance that owns it, which
+	// reads the credential from the store). created reports a session
+	// started by this call.
+	Join(ctx context.Context, user *finesse.User, creds cred.Source) (created bool, err error)
+	// Running reports whether the agent's upstream session runs, here or
+	// on the instance that owns it.
+	Running(ctx context.Context, loginID string) bool
+}
+
 // Config configures a Service.
 type Config struct {
 	// Store keeps sessions, tickets, throttles and sealed credentials.
 	Store store.Store
 	// Sealer seals credentials at rest.
 	Sealer Sealer
-	// Manager holds the agents' upstream sessions.
-	Manager *agent.Manager
+	// Agents runs the agents' upstream sessions (this instance's
+	// agent.Manager, or the instance that owns each agent).
+	Agents Agents
+	// Shared: other active instances use the same Store, so a credential
+	// is read from the Store at every use rather than kept from the first.
+	Shared bool
 	// StreamOf returns the browser stream of an agent's current Session
 	// (the one main built for it), for tickets.
 	StreamOf func(loginID string) (*gadget.Stream, bool)
@@ -107,8 +127,8 @@ type Service struct {
 
 // New returns a Service.
 func New(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Sealer == nil || cfg.Manager == nil || cfg.StreamOf == nil {
-		return nil, errors.New("signin: Config needs Store, Sealer, Manager and StreamOf")
+	if cfg.Store == nil || cfg.Sealer == nil || cfg.Agents == nil || cfg.StreamOf == nil {
+		return nil, errors.New("signin: Config needs Store, Sealer, Agents and StreamOf")
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {

@@ -57,13 +57,13 @@ func (s *Service) Callback(w http.ResponseWriter, r *http.Request) {
 	// Finesse decides: GET /User/{user_id} with the token must answer (the
 	// IdS user_id may be the loginName; Finesse returns the loginId).
 	p := presented{kind: cred.Token, ids: tok, source: s.cfg.IdS.TokenSource(tok)}
-	sess, err := s.join(r.Context(), userID, p, clientAddress(r), "sso")
+	user, err := s.join(r.Context(), userID, p, clientAddress(r), "sso")
 	if err != nil {
 		s.log.Warn("SSO sign-in not accepted by Finesse", zap.String("user", userID), zap.Error(err))
 		signInError(w, r, "Finesse did not accept your SSO sign-in. Check that you are a Finesse agent.")
 		return
 	}
-	t, _, err := s.createSession(r.Context(), sess.LoginID())
+	t, _, err := s.createSession(r.Context(), user.LoginID)
 	if err != nil {
 		signInError(w, r, "The relay could not save your session (its store is unreachable); try again in a moment.")
 		return
