@@ -31,8 +31,9 @@ type fakePublisher struct {
 	allowed  []string
 	ended    string
 	notify   chan struct{}
-	onSubs   func(int)
-	identity string
+	onSubs    func(int)
+	identity  string
+	continued bool
 }
 
 func newFakePublisher(onSubs func(int)) *fakePublisher {
@@ -70,6 +71,7 @@ func (p *fakePublisher) End(reason string) {
 	p.notify <- struct{}{}
 }
 func (p *fakePublisher) Subscribers() int { return 0 }
+func (p *fakePublisher) Continued() bool  { return p.continued }
 
 func (p *fakePublisher) snapshot() []pubCall {
 	p.mu.Lock()
@@ -709,5 +711,35 @@ func TestGracePeriodKeepsSessionWatchedElsewhere(t *testing.T) {
 	case <-s.Done():
 	case <-time.After(2 * time.Second):
 		t.Fatal("the session must end once no instance has its browsers")
+	}
+}
+
+// A Session whose stream continues another instance's (the agent was
+// adopted after its owner died) tells the browsers reconnecting → up, not
+// connecting: they had seen it up.
+func TestContinuedStreamStartsWithReconnecting(t *testing.T) {
+	for _, continued := range []bool{false, true} {
+		t.Run(fmt.Sprint("continued=", continued), func(t *testing.T) {
+			pubs := make(chan *fakePublisher, 1)
+			r := newRig(t, agent1001, func(c *Config) {
+				c.NewPublisher = func(_ string, onSubs func(int)) Publisher {
+					p := newFakePublisher(onSubs)
+					p.continued = continued
+					pubs <- p
+					return p
+				}
+			})
+			r.m.Join(&agent1001, password("1001"))
+			r.up.waitDial(t)
+			pub := <-pubs
+			pub.waitFor(t, "status up", hasStatus(StatusUp, "A"))
+			want := StatusConnecting
+			if continued {
+				want = StatusReconnecting
+			}
+			if first := pub.snapshot()[0]; first.kind != "status" || first.status != want {
+				t.Fatalf("first message %+v, want status %s", first, want)
+			}
+		})
 	}
 }

@@ -70,6 +70,11 @@ type Publisher interface {
 	Status(upstream, side, host string)
 	End(reason string)
 	Subscribers() int
+	// Continued reports whether the stream goes on from one an earlier
+	// Session published (another instance's, which died or stopped): the
+	// browsers were told "up" before, so the Session's first status is
+	// reconnecting, not connecting.
+	Continued() bool
 }
 
 // Errors that steer a Session.

@@ -281,7 +281,11 @@ func (s *Session) run() {
 func (s *Session) connectAndServe(side string, attempt int) (connected bool, err error) {
 	cfg := s.m.cfg
 	if attempt == 0 {
-		s.setStatus(StatusConnecting, side, "")
+		first := StatusConnecting
+		if s.pub.Continued() {
+			first = StatusReconnecting
+		}
+		s.setStatus(first, side, "")
 	}
 	s.mu.Lock()
 	s.side = side
