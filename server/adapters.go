@@ -131,13 +131,25 @@ type finesseView struct {
 // side. The client is also kept in the handles so the REST proxy sends the
 // browser's calls through it.
 func (u *upstream) newFinesse(loginID string, creds cred.Source, side func() string) agent.Finesse {
-	cfg := u.restCfg
-	cfg.Side = func() rest.Side { return u.restSide(side()) }
-	cfg.Credentials = creds
-	cfg.Owner = loginID
-	c := rest.New(cfg)
+	c := u.restClient(loginID, creds, side)
 	u.handles.setREST(loginID, c)
 	return finesseView{c: c, up: u}
+}
+
+// restClient is the agent's REST client: creds asked at every call, the
+// side side() names ("" or unknown: the first).
+func (u *upstream) restClient(loginID string, creds cred.Source, side func() string) *rest.Client {
+	cfg := u.restCfg
+	cfg.Side = func() rest.Side {
+		name := side()
+		if _, ok := u.side(name); !ok && len(u.cfg.Sides) > 0 {
+			name = u.cfg.Sides[0].Name
+		}
+		return u.restSide(name)
+	}
+	cfg.Credentials = creds
+	cfg.Owner = loginID
+	return rest.New(cfg)
 }
 
 func (f finesseView) SystemInfo(ctx context.Context, side string) (*finesse.SystemInfo, error) {

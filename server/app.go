@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -13,6 +14,7 @@ import (
 
 	"finesse-relay/gadget"
 	"finesse-relay/server/agent"
+	"finesse-relay/server/cluster"
 	"finesse-relay/server/ids"
 	"finesse-relay/server/signin"
 	"finesse-relay/server/store"
@@ -38,6 +40,7 @@ type App struct {
 	handles *handles
 	ids     *ids.Client // nil when SSO is not configured
 	manager *agent.Manager
+	cluster *cluster.Cluster // ACTIVE_INSTANCES=many; nil otherwise
 	signin  *signin.Service
 	gateway *gadget.Gateway
 	proxy   http.Handler
@@ -143,7 +146,7 @@ func (a *App) URL() string {
 func (a *App) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	// The session manager first: nothing may be accepted before it runs.
-	if a.durable.shared {
+	if a.durable.shared && a.cluster == nil {
 		// One active instance per shared store: a standby waits here.
 		lh := &leaseHolder{st: a.durable.store, owner: instanceID(a.cfg, a.main.Addr()), log: a.log}
 		if err := lh.acquire(ctx); err != nil {
@@ -152,7 +155,16 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		g.Go(func() error { return lh.keep(ctx) })
 	}
-	g.Go(func() error { return a.manager.Run(ctx) })
+	if a.cluster != nil {
+		// The cluster outlives the Manager: the Sessions' last messages are
+		// appended and their leases released after the Manager has stopped.
+		cctx, stopCluster := context.WithCancel(context.WithoutCancel(ctx))
+		g.Go(func() error { return a.cluster.Run(cctx) })
+		g.Go(func() error { defer stopCluster(); return a.manager.Run(ctx) })
+		g.Go(func() error { return a.adopt(ctx) })
+	} else {
+		g.Go(func() error { return a.manager.Run(ctx) })
+	}
 	g.Go(func() error { return a.health.Run(ctx) })
 	select {
 	case <-a.manager.Running():
@@ -216,4 +228,29 @@ func (a *App) ownOrigins() []string {
 		own = append(own, u)
 	}
 	return own
+}
+
+// adopt takes, five times per lease TTL, the agents whose owner stopped or died
+// (their lease is free and their session was live), with the sealed
+// credential, so that Finesse does not log them out (several active
+// instances only).
+func (a *App) adopt(ctx context.Context) error {
+	lease := a.cfg.AgentLeaseTTL
+	if lease <= 0 {
+		lease = cluster.DefaultLeaseTTL
+	}
+	t := time.NewTicker(lease / 5)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if n, err := a.signin.Restore(ctx); err != nil {
+			a.log.Warn("could not look for agents to adopt", zap.Error(err))
+		} else if n > 0 {
+			a.log.Info("adopted agent sessions whose instance is gone", zap.Int("sessions", n))
+		}
+	}
 }

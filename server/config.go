@@ -77,6 +77,11 @@ type Config struct {
 	SessionKeyFile, PreviousSessionKeyFile string
 	// InstanceID names this instance in a shared store ("" = derived).
 	InstanceID string
+	// ActiveMany: with a shared store every instance serves and owns some
+	// agents (ACTIVE_INSTANCES=many); otherwise one is active at a time.
+	ActiveMany bool
+	// AgentLeaseTTL is the lease of an agent's owner (ACTIVE_INSTANCES=many).
+	AgentLeaseTTL time.Duration
 	// SignInMaxFailures refused sign-ins per loginId are forwarded to
 	// Finesse within SignInFailureWindow; then the relay answers 429.
 	SignInMaxFailures int
@@ -173,6 +178,8 @@ var keys = []key{
 	{"SESSION_KEY_FILE", nil, "", "file with the 32-byte key (base64) that seals credentials at rest (default: session.key beside the file store, generated with mode 0600; required and identical on every instance with Redis)"},
 	{"SESSION_KEY_FILE_PREVIOUS", nil, "", "an older sealing key still accepted for reading, during key rotation"},
 	{"INSTANCE_ID", nil, "", "this instance's name in a shared store (default: hostname and port)"},
+	{"AGENT_LEASE_TTL", nil, "15s", "with ACTIVE_INSTANCES=many: how long an agent's lease outlives its owner instance (then another instance adopts the agent)"},
+	{"ACTIVE_INSTANCES", nil, "one", "with a Redis STORE: one (one instance serves, the others wait as standbys) or many (every instance serves behind a load balancer; each agent's upstream session is owned by one of them)"},
 	{"SIGNIN_MAX_FAILURES", nil, "3", "refused sign-ins forwarded to Finesse per loginId within SIGNIN_FAILURE_WINDOW; after that the relay answers 429 itself (keep below Finesse's lockout threshold, 5)"},
 	{"SIGNIN_FAILURE_WINDOW", nil, "15m", "window over which refused sign-ins are counted per loginId and per client address"},
 	{"MAX_SOCKETS_PER_SESSION", nil, "16", "WebSockets open at once per relay session (one browser sign-in)"},
@@ -330,6 +337,16 @@ func buildConfig(raw map[string]string) (*Config, error) {
 		LogLevel:               strings.ToLower(raw["LOG_LEVEL"]),
 		LogFormat:              strings.ToLower(raw["LOG_FORMAT"]),
 	}
+	switch strings.ToLower(raw["ACTIVE_INSTANCES"]) {
+	case "", "one":
+	case "many":
+		c.ActiveMany = true
+	default:
+		return nil, cfgErr("ACTIVE_INSTANCES", "%q: use one or many", raw["ACTIVE_INSTANCES"])
+	}
+	if lower := strings.ToLower(c.Store); c.ActiveMany && !strings.HasPrefix(lower, "redis://") && !strings.HasPrefix(lower, "rediss://") {
+		return nil, cfgErr("ACTIVE_INSTANCES", "many needs a STORE shared by every instance (redis://… or rediss://…), not %q", c.Store)
+	}
 	var err error
 	if c.HTTPSPort, err = portValue("server.port", raw["server.port"], false); err != nil {
 		return nil, err
@@ -346,11 +363,14 @@ func buildConfig(raw map[string]string) (*Config, error) {
 	}{
 		{"XMPP_PING_INTERVAL", &c.PingInterval}, {"SESSION_GRACE", &c.SessionGrace},
 		{"TICKET_TTL", &c.TicketTTL}, {"SHUTDOWN_TIMEOUT", &c.ShutdownTimeout},
-		{"SIGNIN_FAILURE_WINDOW", &c.SignInFailureWindow},
+		{"SIGNIN_FAILURE_WINDOW", &c.SignInFailureWindow}, {"AGENT_LEASE_TTL", &c.AgentLeaseTTL},
 	} {
 		if *d.dst, err = durationValue(d.key, raw[d.key]); err != nil {
 			return nil, err
 		}
+	}
+	if c.AgentLeaseTTL < 3*time.Second || c.AgentLeaseTTL > 45*time.Second {
+		return nil, cfgErr("AGENT_LEASE_TTL", "%v: use 3s to 45s (a dead instance's agents wait this long for another one; Finesse logs an agent out 60 s after its presence goes)", c.AgentLeaseTTL)
 	}
 	if c.RingSize, err = intValue("RESUME_RING_SIZE", raw["RESUME_RING_SIZE"], 16, 1<<20); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"finesse-relay/gadget"
+	"finesse-relay/server/cluster"
 	"finesse-relay/server/rest"
 )
 
@@ -56,11 +57,21 @@ type endedStream struct {
 	*gadget.Stream
 	h       *handles
 	loginID string
+	cl      *cluster.Cluster // nil on one instance
+	// continued: the stream goes on from another instance's (adopted).
+	continued bool
 }
 
-// End ends the stream and forgets the Session's handles.
+// Continued reports whether the stream goes on from another instance's.
+func (e endedStream) Continued() bool { return e.continued }
+
+// End ends the stream and forgets the Session's handles (and, with
+// several instances, gives the agent's lease back).
 func (e endedStream) End(reason string) {
 	e.Stream.End(reason)
+	if e.cl != nil {
+		e.cl.Ended(e.loginID, e.Stream)
+	}
 	e.h.mu.Lock()
 	defer e.h.mu.Unlock()
 	if e.h.streams[e.loginID] == e.Stream {

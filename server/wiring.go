@@ -13,6 +13,7 @@ import (
 	"finesse-relay/gadget"
 	"finesse-relay/httpx"
 	"finesse-relay/server/agent"
+	"finesse-relay/server/cluster"
 	"finesse-relay/server/ids"
 	"finesse-relay/server/rest"
 	"finesse-relay/server/signin"
@@ -93,18 +94,30 @@ func (a *App) wire() error {
 		sides = []string{"A"} // no Finesse configured: sign-ins fail with a clear error
 	}
 	var signIn *signin.Service
+	streamCfg := gadget.StreamConfig{RingSize: cfg.RingSize, QueueSize: cfg.QueueSize, Metrics: wsMetrics, Logger: a.log.Named("ws")}
+	var watched func(string) bool
+	if cfg.ActiveMany {
+		watched = func(loginID string) bool { return a.cluster.Watched(loginID) }
+	}
 	m, err := agent.NewManager(agent.Config{
 		Sides:      sides,
 		Dial:       a.up.dial,
 		NewFinesse: a.up.newFinesse,
 		NewPublisher: func(loginID string, onSubscribers func(int)) agent.Publisher {
-			st := gadget.NewStream(gadget.StreamConfig{
-				RingSize: cfg.RingSize, QueueSize: cfg.QueueSize, OnSubscribers: onSubscribers,
-				Metrics: wsMetrics, Logger: a.log.Named("ws").WithLazy(zap.String("agent", loginID)),
-			})
+			sc := streamCfg
+			sc.OnSubscribers = onSubscribers
+			sc.Logger = sc.Logger.WithLazy(zap.String("agent", loginID))
+			var st *gadget.Stream
+			continued := false
+			if a.cluster != nil {
+				st, continued = a.cluster.OwnerStream(loginID, sc)
+			} else {
+				st = gadget.NewStream(sc)
+			}
 			a.handles.setStream(loginID, st)
-			return endedStream{Stream: st, h: a.handles, loginID: loginID}
+			return endedStream{Stream: st, h: a.handles, loginID: loginID, cl: a.cluster, continued: continued}
 		},
+		WatchedElsewhere:   watched,
 		OnEnd:              func(loginID, reason string) { signIn.OnSessionEnd(loginID, reason) },
 		Grace:              cfg.SessionGrace,
 		ConnectConcurrency: cfg.UpstreamConnectConcurrency,
@@ -115,8 +128,28 @@ func (a *App) wire() error {
 		return err
 	}
 	a.manager = m
+	var agents signin.Agents = localAgents{m}
+	streamOf := a.handles.stream
+	if cfg.ActiveMany {
+		// Several active instances: each agent is owned by one of them;
+		// the others follow its stream for their tabs.
+		a.cluster, err = cluster.New(cluster.Config{
+			Store: durable, Instance: instanceID(cfg, a.main.Addr()), Manager: m, Stream: streamCfg,
+			LeaseTTL: cfg.AgentLeaseTTL, StreamLen: cfg.RingSize, Logger: a.log, Metrics: cluster.NewMetrics(a.reg),
+		})
+		if err != nil {
+			return err
+		}
+		agents = a.cluster
+		streamOf = func(loginID string) (*gadget.Stream, bool) {
+			if st, ok := a.handles.stream(loginID); ok {
+				return st, true
+			}
+			return a.cluster.Replica(loginID)
+		}
+	}
 	signIn, err = signin.New(signin.Config{
-		Store: durable, Sealer: a.durable.keys, Manager: m, StreamOf: a.handles.stream, IdS: a.ids,
+		Store: durable, Sealer: a.durable.keys, Agents: agents, Shared: cfg.ActiveMany, StreamOf: streamOf, IdS: a.ids,
 		REST: a.up.restCfg, Sides: restSides,
 		Origins: httpx.NewOrigins(cfg.AllowedOrigins...), Own: httpx.NewOrigins(own...),
 		TicketTTL: cfg.TicketTTL, MaxTickets: cfg.MaxTicketsPerSession,
@@ -143,11 +176,15 @@ func (a *App) wire() error {
 			if err != nil {
 				return nil, err
 			}
-			c, ok := a.handles.rest(loginID)
-			if !ok {
-				return nil, fmt.Errorf("no live session for %s; request a new ticket or sign in again", loginID)
+			if c, ok := a.handles.rest(loginID); ok {
+				return c, nil
 			}
-			return c, nil
+			if a.cluster != nil && a.cluster.Running(r.Context(), loginID) {
+				// Owned by another instance: the call goes out from here,
+				// with the agent's stored credential, to the owner's side.
+				return a.up.restClient(loginID, signIn.Source(loginID), func() string { return a.cluster.Side(loginID) }), nil
+			}
+			return nil, fmt.Errorf("no live session for %s; request a new ticket or sign in again", loginID)
 		},
 		// Requests Finesse accepted are tracked until their notification
 		// arrives, so a reconnect or failover can reconcile them.
