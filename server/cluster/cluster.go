@@ -398,7 +398,13 @@ func (c *Cluster) storeSnapshot(ctx context.Context, loginID string, o *owned, f
 	if st == nil || !due {
 		return
 	}
-	if err := c.cfg.Store.Put(ctx, snapKey(loginID), gadget.EncodeSnapshot(st.Snapshot()), c.cfg.StreamTTL); err != nil {
+	snap := st.Snapshot()
+	if snap.Ended && snap.Reason == agent.EndShutdown {
+		// This instance stopped, the agent did not: the instance that
+		// adopts it continues from the last snapshot and the messages after.
+		return
+	}
+	if err := c.cfg.Store.Put(ctx, snapKey(loginID), gadget.EncodeSnapshot(snap), c.cfg.StreamTTL); err != nil {
 		c.log.Warn("the agent's snapshot could not be stored", zap.String("agent", loginID), zap.Error(err))
 	}
 }

@@ -12,6 +12,7 @@ type Metrics struct {
 	appended      prometheus.Counter
 	dropped       prometheus.Counter
 	followed      prometheus.Counter
+	gaps          prometheus.Counter
 	appendSeconds prometheus.Histogram
 }
 
@@ -42,13 +43,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		followed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "finesse_relay_cluster_messages_followed_total", Help: "Messages of other instances' agents applied to this instance's replicas.",
 		}),
+		gaps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "finesse_relay_cluster_replica_gaps_total", Help: "Replicas rebuilt because messages were missing from an agent's stream (their tabs reconnected and got a snapshot).",
+		}),
 		appendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "finesse_relay_cluster_append_seconds", Help: "Time to append one message to the shared store.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, .5},
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.owned, m.replicas, m.queued, m.adopted, m.lost, m.appended, m.dropped, m.followed, m.appendSeconds)
+		reg.MustRegister(m.owned, m.replicas, m.queued, m.adopted, m.lost, m.appended, m.dropped, m.followed, m.gaps, m.appendSeconds)
 	}
 	return m
 }

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"finesse-relay/gadget"
+	"finesse-relay/server/agent"
 	"finesse-relay/server/store"
 )
 
@@ -122,6 +123,7 @@ func (c *Cluster) follow(ctx context.Context, r *replica, after int64) {
 		r.cancel()
 	}()
 	backoff := 100 * time.Millisecond
+	last := after // the replica's seq
 	for ctx.Err() == nil {
 		if r.idleFor(replicaIdleExpiry) {
 			return
@@ -146,6 +148,17 @@ func (c *Cluster) follow(ctx context.Context, r *replica, after int64) {
 				c.log.Warn("an unreadable message in the store is skipped", zap.String("agent", r.loginID), zap.Int64("seq", e.Seq), zap.Error(err))
 				continue
 			}
+			if msg.Seq > last+1 && msg.Kind != gadget.MessageEnd {
+				// Messages lost (trimmed while this replica lagged, or never
+				// appended): the node states may be stale. The tabs reconnect
+				// (4102) to a replica rebuilt from the stored snapshot.
+				c.log.Warn("messages missing from an agent's stream; rebuilding the replica from the snapshot",
+					zap.String("agent", r.loginID), zap.Int64("have", last), zap.Int64("next", msg.Seq))
+				c.m.gaps.Inc()
+				r.stream.End(agent.EndShutdown)
+				return
+			}
+			last = max(last, msg.Seq)
 			if msg.Kind == gadget.MessageStatus && msg.Status.Side != "" {
 				r.mu.Lock()
 				r.side = msg.Status.Side
