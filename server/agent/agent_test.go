@@ -26,11 +26,11 @@ type pubCall struct {
 }
 
 type fakePublisher struct {
-	mu       sync.Mutex
-	calls    []pubCall
-	allowed  []string
-	ended    string
-	notify   chan struct{}
+	mu        sync.Mutex
+	calls     []pubCall
+	allowed   []string
+	ended     string
+	notify    chan struct{}
 	onSubs    func(int)
 	identity  string
 	continued bool
