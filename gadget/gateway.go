@@ -309,6 +309,18 @@ func (g *Gateway) CloseSession(session string, code int, reason string) {
 	}
 }
 
+// Sessions returns the relay sessions (Grant.Session) with connections
+// open or being opened here.
+func (g *Gateway) Sessions() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]string, 0, len(g.sessions))
+	for s := range g.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
 // SessionConns returns the number of connections open or being opened for
 // a relay session.
 func (g *Gateway) SessionConns(session string) int {

@@ -252,5 +252,22 @@ func (a *App) adopt(ctx context.Context) error {
 		} else if n > 0 {
 			a.log.Info("adopted agent sessions whose instance is gone", zap.Int("sessions", n))
 		}
+		a.closeSignedOut(ctx)
+	}
+}
+
+// closeSignedOut closes (4100) the WebSockets here of relay sessions that
+// were signed out on another instance or expired: a sign-out closes the
+// sockets of the instance that got it at once, and those of the others
+// within one adoption round.
+func (a *App) closeSignedOut(ctx context.Context) {
+	for _, id := range a.gateway.Sessions() {
+		live, err := a.signin.SessionLive(ctx, id)
+		if err != nil {
+			return // the store is away: check again next round
+		}
+		if !live {
+			a.gateway.CloseSession(id, gadget.CloseSignedOut, "signed_out")
+		}
 	}
 }

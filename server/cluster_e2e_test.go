@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"finesse-relay/gadget"
 	"finesse-relay/internal/redistest"
 	"finesse-relay/server/seal"
 	"finesse-relay/server/store"
@@ -30,16 +32,17 @@ type recordingTab struct {
 	name   string
 	bearer string
 
-	mu       sync.Mutex
-	msgs     []wsMsg          // every message but welcomes, in arrival order
-	raw      map[int64]string // numbered frames by seq
-	order    []int64          // their seqs in arrival order
-	stream   string
-	lastSeq  int64
-	resumed  []bool   // welcome.resumed of each connection
-	welcomes []string // each connection's welcome
-	conn     *websocket.Conn
-	closed   chan struct{}
+	mu        sync.Mutex
+	msgs      []wsMsg          // every message but welcomes, in arrival order
+	raw       map[int64]string // numbered frames by seq
+	order     []int64          // their seqs in arrival order
+	stream    string
+	lastSeq   int64
+	resumed   []bool   // welcome.resumed of each connection
+	welcomes  []string // each connection's welcome
+	conn      *websocket.Conn
+	closed    chan struct{}
+	closeCode int // the close frame's code of the last connection (0: none)
 }
 
 func newRecordingTab(t *testing.T, name, bearer string) *recordingTab {
@@ -74,6 +77,12 @@ func (r *recordingTab) open(base string) {
 		for {
 			_, b, err := c.ReadMessage()
 			if err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					r.mu.Lock()
+					r.closeCode = ce.Code
+					r.mu.Unlock()
+				}
 				return
 			}
 			var m wsMsg
@@ -337,6 +346,34 @@ func TestSeveralActiveInstances(t *testing.T) {
 	for _, tab := range tabs {
 		noGaps(t, tab)
 	}
+
+	// Signing out on relay-3 closes the relay session's tabs on every
+	// instance with 4100.
+	req, _ := http.NewRequest(http.MethodDelete, relays[2].base+"/api/v1/sessions", nil)
+	req.Header.Set("Authorization", "Bearer "+a.Session)
+	rsp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsp.Body.Close()
+	if rsp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE /api/v1/sessions on relay-3: %d", rsp.StatusCode)
+	}
+	signedOut := time.Now()
+	for _, tab := range tabs {
+		select {
+		case <-tab.closed:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s still open 5 s after the sign-out on relay-3", tab.name)
+		}
+		tab.mu.Lock()
+		code := tab.closeCode
+		tab.mu.Unlock()
+		if code != gadget.CloseSignedOut {
+			t.Fatalf("%s closed with %d, want 4100 (signed_out)", tab.name, code)
+		}
+	}
+	t.Logf("every tab closed 4100 within %v of the sign-out on another instance", time.Since(signedOut).Round(time.Millisecond))
 }
 
 // sameFrames checks that every numbered frame two tabs both got is

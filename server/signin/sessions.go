@@ -109,6 +109,20 @@ func (s *Service) endSession(ctx context.Context, rs Session) error {
 	return nil
 }
 
+// SessionLive reports whether the relay session id (a gadget.Grant's
+// Session) still exists: false once it was signed out (on any instance)
+// or expired.
+func (s *Service) SessionLive(ctx context.Context, id string) (bool, error) {
+	_, err := s.cfg.Store.Get(ctx, sessionKey(id))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, storeErr("look up session", err)
+	}
+	return true, nil
+}
+
 // ticketRecord is a ticket as the store holds it.
 type ticketRecord struct {
 	LoginID string    `json:"loginId"`
