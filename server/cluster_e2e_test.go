@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -302,6 +303,10 @@ func TestSeveralActiveInstances(t *testing.T) {
 	}
 	sameFrames(t, tabs)
 
+	// Nothing secret is readable in Redis: every key, read as an operator
+	// would with redis-cli (--scan, then GET or XRANGE).
+	redisHolds(t, rd.Addr, map[string]string{"the password": `"demo"`, "the relay session token": a.Session, "a ticket": a.Ticket})
+
 	// Redis stopped and started mid-run (it keeps its data on disk): the
 	// agent keeps its owner and the tabs miss nothing.
 	rd.Stop()
@@ -438,6 +443,42 @@ func noGaps(t *testing.T, tab *recordingTab) {
 	for i := 1; i < len(order); i++ {
 		if order[i] != order[i-1]+1 {
 			t.Fatalf("%s: seq %d follows %d (a gap or a reorder); frames %v", tab.name, order[i], order[i-1], order)
+		}
+	}
+}
+
+// redisHolds fails the test when any key of the Redis at addr holds one of
+// secrets, read with redis-cli: --scan, then GET (strings) or XRANGE
+// (streams).
+func redisHolds(t *testing.T, addr string, secrets map[string]string) {
+	t.Helper()
+	host, port, _ := strings.Cut(addr, ":")
+	cli := func(args ...string) string {
+		out, err := exec.Command("redis-cli", append([]string{"-h", host, "-p", port, "--no-raw"}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("redis-cli %v: %v", args, err)
+		}
+		return string(out)
+	}
+	keys := strings.Fields(cli("--scan"))
+	if len(keys) < 5 {
+		t.Fatalf("redis-cli --scan found only %v", keys)
+	}
+	for _, k := range keys {
+		k = strings.Trim(k, `"`)
+		var v string
+		switch typ := strings.TrimSpace(cli("TYPE", k)); typ {
+		case "string":
+			v = cli("GET", k)
+		case "stream":
+			v = cli("XRANGE", k, "-", "+")
+		default:
+			continue
+		}
+		for what, secret := range secrets {
+			if strings.Contains(v, secret) {
+				t.Fatalf("%s is readable in Redis under %s", what, k)
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -314,6 +315,19 @@ func TestRestartSignsNoOneOut(t *testing.T) {
 				t.Fatalf("PUT READY: %d %s", code, body)
 			}
 			waitUserState(t, st, pw.Session, "1001", "READY")
+
+			// Nothing secret is readable in the bbolt file: the password,
+			// the gadget's Finesse token, the relay session tokens.
+			db, err := os.ReadFile(filepath.Join(dir, "relay.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for what, secret := range map[string]string{"the password": `"demo"`, "the gadget's token": access,
+				"a relay session token": pw.Session, "the SSO cookie": sso} {
+				if bytes.Contains(db, []byte(secret)) {
+					t.Fatalf("%s is readable in the bbolt file", what)
+				}
+			}
 
 			restartAt := time.Now()
 			relay.stop(sig)
