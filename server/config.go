@@ -174,7 +174,7 @@ var keys = []key{
 	{"CONNECTION_QUEUE_SIZE", nil, "256", "outbound queue per browser connection; a connection that overflows it is closed (4000) and resumes"},
 	{"TICKET_TTL", nil, "30s", "lifetime of a single-use WebSocket ticket"},
 	{"SHUTDOWN_TIMEOUT", nil, "15s", "graceful shutdown bound"},
-	{"STORE", nil, "", "where relay sessions, tickets and sealed credentials live: memory, file:PATH (bbolt; default for serve: finesse-relay.db in the state directory), or redis://host:6379/0, rediss://… (one active instance and its standbys share one Redis)"},
+	{"STORE", nil, "", "where relay sessions, tickets and sealed credentials live: memory, file:PATH (bbolt; default for serve: finesse-relay.db in the state directory), or redis://host:6379/0, rediss://… (several instances share one Redis; see ACTIVE_INSTANCES)"},
 	{"SESSION_KEY_FILE", nil, "", "file with the 32-byte key (base64) that seals credentials at rest (default: session.key beside the file store, generated with mode 0600; required and identical on every instance with Redis)"},
 	{"SESSION_KEY_FILE_PREVIOUS", nil, "", "an older sealing key still accepted for reading, during key rotation"},
 	{"INSTANCE_ID", nil, "", "this instance's name in a shared store (default: hostname and port)"},

@@ -188,6 +188,10 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"bad duration", "", map[string]string{"SESSION_GRACE": "30"}, "SESSION_GRACE"},
 		{"bad CA file", "", map[string]string{"CA_FILE": filepath.Join(dir, "none.pem")}, "CA_FILE"},
 		{"bad log level", "", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"unknown ACTIVE_INSTANCES", "", map[string]string{"ACTIVE_INSTANCES": "all"}, "ACTIVE_INSTANCES"},
+		{"many without a shared store", "", map[string]string{"ACTIVE_INSTANCES": "many", "STORE": "file:/tmp/x.db"}, "ACTIVE_INSTANCES"},
+		{"lease too short", "", map[string]string{"AGENT_LEASE_TTL": "1s"}, "AGENT_LEASE_TTL"},
+		{"lease past Finesse's presence window", "", map[string]string{"AGENT_LEASE_TTL": "60s"}, "AGENT_LEASE_TTL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
