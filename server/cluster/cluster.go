@@ -51,16 +51,17 @@ import (
 
 // Defaults for Config's zero values.
 const (
-	DefaultLeaseTTL   = 15 * time.Second
-	DefaultStreamLen  = 1024
-	DefaultStreamTTL  = time.Hour
-	DefaultQueueSize  = 8192
-	DefaultAppenders  = 4
-	snapshotEvery     = time.Second
-	replicaReadWait   = 5 * time.Second
-	replicaReadLimit  = 256
-	replicaIdleExpiry = 30 * time.Second
-	storeCallTimeout  = 5 * time.Second
+	DefaultLeaseTTL     = 15 * time.Second
+	DefaultStreamLen    = 1024
+	DefaultStreamTTL    = time.Hour
+	DefaultStreamMaxAge = 5 * time.Minute
+	DefaultQueueSize    = 8192
+	DefaultAppenders    = 4
+	snapshotEvery       = time.Second
+	replicaReadWait     = 5 * time.Second
+	replicaReadLimit    = 256
+	replicaIdleExpiry   = 30 * time.Second
+	storeCallTimeout    = 5 * time.Second
 )
 
 // Store names.
@@ -88,6 +89,10 @@ type Config struct {
 	// StreamLen is how many messages of each agent the store keeps (default
 	// 1024, the resume ring's size).
 	StreamLen int
+	// StreamMaxAge trims an agent's stream by age as well: messages older
+	// than this are dropped, the newest 32 whatever their age (default 5m,
+	// at most 10m; a tab resuming from before gets a snapshot anyway).
+	StreamMaxAge time.Duration
 	// StreamTTL is how long an agent's stream and snapshot outlive its last
 	// message (default 1h).
 	StreamTTL time.Duration
@@ -125,6 +130,44 @@ type owned struct {
 	// Cluster.mu).
 	lastSnap time.Time
 	lost     atomic.Bool
+	// recent counts the messages appended lately (appender goroutine).
+	recent recentCounts
+}
+
+// recentCounts counts appends in 10-second buckets, to trim an agent's
+// stream by age as well as by count: entries older than StreamMaxAge go.
+type recentCounts struct {
+	buckets [recentBuckets]struct {
+		start time.Time
+		n     int
+	}
+}
+
+const (
+	recentBucket  = 10 * time.Second
+	recentBuckets = 64 // covers StreamMaxAge up to 10 min
+	// minKept is the fewest entries kept whatever their age, so that an
+	// instance starting a replica finds the messages after the snapshot
+	// (stored at most snapshotEvery ago).
+	minKept = 32
+)
+
+// keep records one append at now and returns how many entries the stream
+// should keep: those appended within maxAge, at least minKept, at most max.
+func (r *recentCounts) keep(now time.Time, maxAge time.Duration, limit int) int {
+	slot := now.Truncate(recentBucket)
+	b := &r.buckets[int(slot.Unix()/int64(recentBucket/time.Second))%recentBuckets]
+	if !b.start.Equal(slot) {
+		b.start, b.n = slot, 0
+	}
+	b.n++
+	n := 0
+	for i := range r.buckets {
+		if !r.buckets[i].start.IsZero() && now.Sub(r.buckets[i].start) < maxAge+recentBucket {
+			n += r.buckets[i].n
+		}
+	}
+	return min(max(n, minKept), limit)
 }
 
 // appendJob is one message for the store.
@@ -147,6 +190,9 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	if cfg.StreamTTL <= 0 {
 		cfg.StreamTTL = DefaultStreamTTL
+	}
+	if cfg.StreamMaxAge <= 0 || cfg.StreamMaxAge > 10*time.Minute {
+		cfg.StreamMaxAge = DefaultStreamMaxAge
 	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = DefaultQueueSize
@@ -362,9 +408,10 @@ func (c *Cluster) appendOne(j appendJob) {
 	}
 	e := store.Entry{Seq: j.msg.Seq, Data: gadget.EncodeMessage(j.msg)}
 	start := time.Now()
+	keep := j.o.recent.keep(start, c.cfg.StreamMaxAge, c.cfg.StreamLen)
 	var err error
 	for attempt := 0; ; attempt++ {
-		err = c.cfg.Store.AppendFenced(ctx, leaseName(j.loginID), j.o.fence, streamName(j.loginID), e, c.cfg.StreamLen, c.cfg.StreamTTL)
+		err = c.cfg.Store.AppendFenced(ctx, leaseName(j.loginID), j.o.fence, streamName(j.loginID), e, keep, c.cfg.StreamTTL)
 		if err == nil || !errors.Is(err, store.ErrUnavailable) || attempt == 2 {
 			break
 		}

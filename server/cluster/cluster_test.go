@@ -338,3 +338,39 @@ func TestWatched(t *testing.T) {
 		t.Fatal("not watched with b's mark")
 	}
 }
+
+func TestStreamTrimmedByAge(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		times []time.Duration // appends, from t0
+		want  int             // entries kept after the last
+	}{
+		{"few: the minimum", []time.Duration{0, time.Second}, minKept},
+		{"a burst within the age: all", repeat(100, 0), 100},
+		{"over the count limit", repeat(3000, 0), 1024},
+		{"an old burst is forgotten", append(repeat(200, 0), 10*time.Minute), minKept},
+		{"recent ones only", append(repeat(200, 0), repeat(50, 4*time.Minute+30*time.Second)...), 250},
+		{"recent ones only, older gone", append(repeat(200, 0), repeat(50, 6*time.Minute)...), 50},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r recentCounts
+			got := 0
+			for _, d := range tt.times {
+				got = r.keep(t0.Add(d), 5*time.Minute, 1024)
+			}
+			if got != tt.want {
+				t.Fatalf("keep %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func repeat(n int, d time.Duration) []time.Duration {
+	out := make([]time.Duration, n)
+	for i := range out {
+		out[i] = d
+	}
+	return out
+}
