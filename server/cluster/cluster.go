@@ -494,7 +494,7 @@ func (c *Cluster) lose(loginID string, o *owned, why error) {
 	c.m.lost.Inc()
 	c.log.Warn("lost an agent's lease to another instance; ending the session here", zap.String("agent", loginID), zap.Error(why))
 	if s, ok := c.cfg.Manager.Get(loginID); ok {
-		go s.End(agent.EndShutdown) // not on the appender: End waits for the Session
+		s.End(agent.EndShutdown) // asks the Session to end; does not wait
 	}
 }
 
