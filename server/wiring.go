@@ -130,12 +130,15 @@ func (a *App) wire() error {
 	a.manager = m
 	var agents signin.Agents = localAgents{m}
 	streamOf := a.handles.stream
+	// Registered on every instance (zero on one), so dashboards and alerts
+	// work the same whatever ACTIVE_INSTANCES is.
+	clusterMetrics := cluster.NewMetrics(a.reg)
 	if cfg.ActiveMany {
 		// Several active instances: each agent is owned by one of them;
 		// the others follow its stream for their tabs.
 		a.cluster, err = cluster.New(cluster.Config{
 			Store: durable, Instance: instanceID(cfg, a.main.Addr()), Manager: m, Stream: streamCfg,
-			LeaseTTL: cfg.AgentLeaseTTL, StreamLen: cfg.RingSize, Logger: a.log, Metrics: cluster.NewMetrics(a.reg),
+			LeaseTTL: cfg.AgentLeaseTTL, StreamLen: cfg.RingSize, Logger: a.log, Metrics: clusterMetrics,
 		})
 		if err != nil {
 			return err
