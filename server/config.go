@@ -97,6 +97,9 @@ type Config struct {
 	MetricsListen string
 	// MetricsTokenFile holds a bearer token /metrics requires ("" = none).
 	MetricsTokenFile string
+	// PProf serves net/http/pprof under /debug/pprof/ on MetricsListen
+	// (never on the public port; refused without MetricsListen).
+	PProf bool
 
 	// LogLevel is debug, info, warn or error; LogFormat json, console or auto.
 	LogLevel, LogFormat string
@@ -187,6 +190,7 @@ var keys = []key{
 	{"UPSTREAM_CONNECT_CONCURRENCY", nil, "64", "upstream Finesse connects (SystemInfo, XMPP login, snapshot) in flight at once; bounds sign-in and failover storms"},
 	{"METRICS_LISTEN", nil, "", "separate host:port serving /metrics (then the public port does not serve it), e.g. 127.0.0.1:9125"},
 	{"METRICS_TOKEN_FILE", nil, "", "file holding a bearer token /metrics requires (on the public port, and on METRICS_LISTEN too); without it and without METRICS_LISTEN, /metrics is served only when the public port listens on loopback"},
+	{"PPROF", nil, "false", "true serves Go's profiles (net/http/pprof) under /debug/pprof/ on METRICS_LISTEN only (never on the public port; needs METRICS_LISTEN, and the METRICS_TOKEN_FILE token when set), e.g. go tool pprof http://127.0.0.1:9125/debug/pprof/profile?seconds=30"},
 	{"LOG_LEVEL", nil, "info", "debug, info, warn or error"},
 	{"LOG_FORMAT", nil, "auto", "json, console, or auto (console on a terminal, json otherwise)"},
 }
@@ -407,6 +411,12 @@ func buildConfig(raw map[string]string) (*Config, error) {
 	}
 	if c.InsecureSkipVerify, err = boolValue("INSECURE_SKIP_VERIFY", raw["INSECURE_SKIP_VERIFY"]); err != nil {
 		return nil, err
+	}
+	if c.PProf, err = boolValue("PPROF", raw["PPROF"]); err != nil {
+		return nil, err
+	}
+	if c.PProf && c.MetricsListen == "" {
+		return nil, cfgErr("PPROF", "true needs METRICS_LISTEN (profiles are served only on that separate address, e.g. 127.0.0.1:9125, never on the public port): set METRICS_LISTEN or PPROF=false")
 	}
 	if c.InsecureSkipVerify {
 		c.Warnings = append(c.Warnings, "INSECURE_SKIP_VERIFY=true: Finesse and IdS certificates are NOT verified; anyone on the path can read agents' tokens. Use CA_FILE instead.")

@@ -192,6 +192,8 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"many without a shared store", "", map[string]string{"ACTIVE_INSTANCES": "many", "STORE": "file:/tmp/x.db"}, "ACTIVE_INSTANCES"},
 		{"lease too short", "", map[string]string{"AGENT_LEASE_TTL": "1s"}, "AGENT_LEASE_TTL"},
 		{"lease past Finesse's presence window", "", map[string]string{"AGENT_LEASE_TTL": "60s"}, "AGENT_LEASE_TTL"},
+		{"pprof without a separate metrics listener", "", map[string]string{"PPROF": "true"}, "PPROF"},
+		{"pprof not a boolean", "", map[string]string{"PPROF": "on please", "METRICS_LISTEN": "127.0.0.1:9125"}, "PPROF"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

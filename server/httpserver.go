@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"strconv"
@@ -205,10 +206,13 @@ const minMetricsToken = 16
 //     warning at start naming both keys.
 //
 // With both keys set the separate listener requires the token too.
+// PPROF=true adds Go's profiles under /debug/pprof/ to the separate
+// listener only (LoadConfig refuses PPROF without METRICS_LISTEN).
 func (a *App) setupMetrics() error {
 	cfg := a.cfg
 	h := metricsHandler(a.reg)
 	bearer := false
+	var bearerToken []byte // METRICS_TOKEN_FILE's token, nil without it
 	if cfg.MetricsTokenFile != "" {
 		b, err := os.ReadFile(cfg.MetricsTokenFile)
 		if err != nil {
@@ -219,6 +223,7 @@ func (a *App) setupMetrics() error {
 			return cfgErr("METRICS_TOKEN_FILE", "%s holds %d characters; put a random token of at least %d in it (e.g. openssl rand -hex 32)", cfg.MetricsTokenFile, len(tok), minMetricsToken)
 		}
 		h, bearer = requireBearer(h, tok), true
+		bearerToken = tok
 	}
 	switch {
 	case cfg.MetricsListen != "":
@@ -232,6 +237,9 @@ func (a *App) setupMetrics() error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", h)
+		if cfg.PProf {
+			pprofRoutes(mux, bearerToken)
+		}
 		a.metricsMux = mux
 	case bearer, isLoopback(a.main.Addr()):
 		a.publicMetrics = h
@@ -239,6 +247,25 @@ func (a *App) setupMetrics() error {
 		cfg.Warnings = append(cfg.Warnings, "/metrics is not served: the public port listens beyond loopback and neither METRICS_LISTEN (a separate address, e.g. 127.0.0.1:9125) nor METRICS_TOKEN_FILE (a bearer token) is set.")
 	}
 	return nil
+}
+
+// pprofRoutes registers net/http/pprof's handlers under /debug/pprof/ on
+// mux (the METRICS_LISTEN mux only: see setupMetrics), behind the
+// METRICS_TOKEN_FILE token when there is one. The package's init also
+// registers them on http.DefaultServeMux, which the relay never serves.
+// cmdline is left out: --set may carry a secret on the command line.
+func pprofRoutes(mux *http.ServeMux, token []byte) {
+	wrap := func(h http.Handler) http.Handler {
+		if token != nil {
+			return requireBearer(h, token)
+		}
+		return h
+	}
+	mux.Handle("GET /debug/pprof/", wrap(http.HandlerFunc(pprof.Index))) // heap, goroutine, allocs, block, mutex, threadcreate
+	mux.Handle("GET /debug/pprof/profile", wrap(http.HandlerFunc(pprof.Profile)))
+	mux.Handle("GET /debug/pprof/symbol", wrap(http.HandlerFunc(pprof.Symbol)))
+	mux.Handle("POST /debug/pprof/symbol", wrap(http.HandlerFunc(pprof.Symbol)))
+	mux.Handle("GET /debug/pprof/trace", wrap(http.HandlerFunc(pprof.Trace)))
 }
 
 // requireBearer answers 401 unless the request carries
