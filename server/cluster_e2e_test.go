@@ -24,6 +24,7 @@ import (
 	"finesse-relay/internal/redistest"
 	"finesse-relay/server/seal"
 	"finesse-relay/server/store"
+	"finesse-relay/xmpp/finesse"
 )
 
 // recordingTab is a browser tab that records every message it receives,
@@ -156,6 +157,24 @@ func (r *recordingTab) waitRequest(rid string) wsMsg {
 	}
 	r.t.Fatalf("%s: the event of request %s did not arrive", r.name, rid)
 	return wsMsg{}
+}
+
+// waitEvent waits until the tab got an event on node.
+func (r *recordingTab) waitEvent(node string, within time.Duration) {
+	r.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		for _, m := range r.msgs {
+			if m.Type == "event" && m.Node == node {
+				r.mu.Unlock()
+				return
+			}
+		}
+		r.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.t.Fatalf("%s: no event on %s within %v", r.name, node, within)
 }
 
 // waitStatus waits for a status message with upstream up after seq.
@@ -307,16 +326,26 @@ func TestSeveralActiveInstances(t *testing.T) {
 	// would with redis-cli (--scan, then GET or XRANGE).
 	redisHolds(t, rd.Addr, map[string]string{"the password": `"demo"`, "the relay session token": a.Session, "a ticket": a.Ticket})
 
-	// Redis stopped and started mid-run (it keeps its data on disk): the
-	// agent keeps its owner and the tabs miss nothing.
+	// Redis stopped and started mid-run (it keeps its data on disk), with
+	// a call ringing the agent meanwhile: the agent keeps its owner and
+	// the tabs on the other instances miss nothing.
+	everyTabGets(put(2, "<User><state>READY</state></User>"))
 	rd.Stop()
+	if _, err := s.PlaceCall("5001", "5550100"); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(time.Second)
 	rd.Start()
-	everyTabGets(put(2, "<User><state>READY</state></User>"))
+	for _, tab := range tabs {
+		tab.waitEvent(finesse.DialogsNode("1001"), 15*time.Second)
+	}
 	if got := owner(); got != "relay-1" {
 		t.Fatalf("owner after a Redis restart: %q, want relay-1 still", got)
 	}
 	sameFrames(t, tabs)
+	for _, tab := range tabs {
+		noGaps(t, tab)
+	}
 
 	// kill -9 the owner.
 	_, beforeKill := tabs[1].numbered()

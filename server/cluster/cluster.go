@@ -410,12 +410,17 @@ func (c *Cluster) appendOne(j appendJob) {
 	start := time.Now()
 	keep := j.o.recent.keep(start, c.cfg.StreamMaxAge, c.cfg.StreamLen)
 	var err error
-	for attempt := 0; ; attempt++ {
-		err = c.cfg.Store.AppendFenced(ctx, leaseName(j.loginID), j.o.fence, streamName(j.loginID), e, keep, c.cfg.StreamTTL)
-		if err == nil || !errors.Is(err, store.ErrUnavailable) || attempt == 2 {
+	// While the store is unreachable the message waits (and the agents
+	// behind it in this shard): up to a lease, no other instance can take
+	// the agent either, and a short Redis restart then costs no message.
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+		actx, acancel := context.WithTimeout(context.Background(), storeCallTimeout)
+		err = c.cfg.Store.AppendFenced(actx, leaseName(j.loginID), j.o.fence, streamName(j.loginID), e, keep, c.cfg.StreamTTL)
+		acancel()
+		if err == nil || !errors.Is(err, store.ErrUnavailable) || time.Since(start) > c.cfg.LeaseTTL || j.o.lost.Load() {
 			break
 		}
-		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+		time.Sleep(backoff)
 	}
 	switch {
 	case err == nil:
