@@ -220,11 +220,12 @@ func (c *Cluster) Run(ctx context.Context) error {
 	c.ctx = ctx
 	c.mu.Unlock()
 	var wg sync.WaitGroup
+	drain := make(chan struct{})
 	for _, q := range c.queues {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.appendLoop(q)
+			c.appendLoop(q, drain)
 		}()
 	}
 	t := time.NewTicker(c.cfg.LeaseTTL / 3)
@@ -250,9 +251,7 @@ loop:
 		r.cancel()
 	}
 	c.wg.Wait()
-	for _, q := range c.queues {
-		close(q)
-	}
+	close(drain)
 	wg.Wait()
 	return nil
 }
@@ -383,11 +382,27 @@ func shard(loginID string, n int) int {
 	return int(h.Sum32() % uint32(n)) // #nosec G115 -- n is the small, positive number of appenders
 }
 
-// appendLoop appends the jobs of one shard in order until q is closed.
-func (c *Cluster) appendLoop(q chan appendJob) {
-	for j := range q {
-		c.m.queued.Dec()
-		c.appendOne(j)
+// appendLoop appends the jobs of one shard in order; once drain is
+// closed it appends what is queued and returns. (The queues are never
+// closed: a Session may still publish while the relay stops; what it
+// queues after the drain is not shared, which matters to no one then.)
+func (c *Cluster) appendLoop(q chan appendJob, drain <-chan struct{}) {
+	for {
+		select {
+		case j := <-q:
+			c.m.queued.Dec()
+			c.appendOne(j)
+		case <-drain:
+			for {
+				select {
+				case j := <-q:
+					c.m.queued.Dec()
+					c.appendOne(j)
+				default:
+					return
+				}
+			}
+		}
 	}
 }
 
