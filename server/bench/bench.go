@@ -65,6 +65,10 @@ type Options struct {
 	Agents int
 	// RelaySet are extra --set KEY=VALUE for the relay (A/B runs).
 	RelaySet []string
+	// ProfileDir (--profile), when set, is where the relay's CPU and heap
+	// profiles go; the relay then serves them (PPROF=true on a separate
+	// METRICS_LISTEN).
+	ProfileDir string
 	// Progress receives one line at a time (nil: discarded).
 	Progress func(string, ...any)
 }
@@ -158,7 +162,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Results = append(rep.Results, res)
 		t0 := time.Now()
 		o.Progress("%s: starting the simulator (%d agents) and the relay (XMPP over %s)", name, agents, transport)
-		st, err := startStack(ctx, stackOptions{exe: o.Exe, relayExe: o.RelayExe, env: o.Env, agents: agents, transport: transport, relaySet: o.RelaySet})
+		st, err := startStack(ctx, stackOptions{exe: o.Exe, relayExe: o.RelayExe, env: o.Env, agents: agents, transport: transport, relaySet: o.RelaySet, profileDir: o.ProfileDir})
 		if err == nil {
 			r := &run{st: st, tr: newTracker(), progress: o.Progress, res: res}
 			err = body(ctx, r)
@@ -202,6 +206,7 @@ func Main(ctx context.Context, exe string, args []string, stdout, stderr io.Writ
 	var set multiFlag
 	fs.StringVar(&o.RelayExe, "relay-exe", "", "run `serve` from this finesse-relay binary instead (A/B of two builds; same simulator and load)")
 	fs.Var(&set, "relay-set", "extra KEY=VALUE for the relay (repeatable), e.g. UPSTREAM_CONNECT_CONCURRENCY=4096")
+	fs.StringVar(&o.ProfileDir, "profile", "", "save the relay's CPU profile of each scenario's measured phase (and its heap at the end of scale-*) in this directory as <scenario>-cpu.pb.gz, -heap.pb.gz, and print their top functions (the relay runs with PPROF=true on a separate METRICS_LISTEN; figures then include the profiler's cost)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: finesse-relay bench [flags]\n\nRuns the simulator and the relay as two processes, drives them from this one and\nmeasures the relay process alone. Scenarios: %s.\n\nflags:\n", strings.Join(scenarioNames, ", "))
 		fs.PrintDefaults()
@@ -226,6 +231,10 @@ func Main(ctx context.Context, exe string, args []string, stdout, stderr io.Writ
 	}
 	if o.Sessions < 1 || o.Sessions > 10000 {
 		fmt.Fprintln(stderr, "finesse-relay: bench: --sessions: want 1..10000")
+		return exitConfig
+	}
+	if err := prepareProfileDir(o.ProfileDir); err != nil {
+		fmt.Fprintln(stderr, "finesse-relay: bench: --profile:", err)
 		return exitConfig
 	}
 	o.Exe, o.RelaySet = exe, set

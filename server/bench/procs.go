@@ -110,6 +110,10 @@ type stack struct {
 	up        *Upstream
 	rl        *Relay
 	transport string
+
+	// --profile: where profiles go, and the relay's METRICS_LISTEN
+	// (http://127.0.0.1:port) serving /metrics and /debug/pprof/.
+	profileDir, metricsBase string
 }
 
 // stackOptions configure startStack.
@@ -120,6 +124,9 @@ type stackOptions struct {
 	agents    int
 	transport string
 	relaySet  []string // extra --set KEY=VALUE of the relay
+	// profileDir (--profile DIR): the relay also serves its profiles,
+	// METRICS_LISTEN on a free loopback port and PPROF=true.
+	profileDir string
 }
 
 // startStack starts `sim` and `serve` as two processes and waits until the
@@ -157,11 +164,20 @@ func startStack(ctx context.Context, o stackOptions) (st *stack, err error) {
 	for _, s := range o.relaySet {
 		args = append(args, "--set", s)
 	}
+	var profEnv []string // --profile (environment: below the --set flags)
+	if o.profileDir != "" {
+		mport, err := freePort()
+		if err != nil {
+			return st, err
+		}
+		st.profileDir, st.metricsBase = o.profileDir, "http://127.0.0.1:"+strconv.Itoa(mport)
+		profEnv = []string{"METRICS_LISTEN=127.0.0.1:" + strconv.Itoa(mport), "PPROF=true"}
+	}
 	relayExe := o.exe
 	if o.relayExe != "" {
 		relayExe = o.relayExe
 	}
-	if st.relay, err = startProc("relay", relayExe, args, o.env); err != nil {
+	if st.relay, err = startProc("relay", relayExe, args, append(slices.Clip(o.env), profEnv...)); err != nil {
 		return st, err
 	}
 	st.rl = NewRelay(st.base)
@@ -326,7 +342,7 @@ func (st *stack) sampleRelay(ctx context.Context) (Sample, error) {
 	if err != nil {
 		return s, err
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, st.base+"/metrics", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, st.metricsURL(), nil)
 	rsp, err := st.rl.HTTP.Do(req)
 	if err != nil {
 		return s, fmt.Errorf("relay /metrics: %w", err)

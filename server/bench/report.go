@@ -40,6 +40,9 @@ type Result struct {
 	Error     string   `json:"error,omitempty"`
 	Figures   []Figure `json:"figures"`
 
+	// Profiles (--profile) are the relay's, with their top functions.
+	Profiles []*ProfileTop `json:"profiles,omitempty"`
+
 	quick bool // sizes below the issue's: targets are not judged
 }
 
@@ -137,6 +140,7 @@ func (rep *Report) Print(w io.Writer) {
 		}
 	}
 	_ = tw.Flush()
+	rep.printProfiles(w)
 	for _, r := range rep.Results {
 		if r.Error != "" {
 			fmt.Fprintf(w, "\n%s FAILED: %s\n", r.Name, r.Error)

@@ -238,6 +238,7 @@ func (r *run) steady(ctx context.Context, n, directs int, rate float64, d, idleF
 	gen := newGenerator(ids)
 	var sent, failed atomic.Int64
 	var wg sync.WaitGroup
+	stopProfile := r.startCPUProfile(ctx, "the load phase")
 	fire := func() {
 		id, ok := gen.take()
 		if !ok {
@@ -270,6 +271,7 @@ func (r *run) steady(ctx context.Context, n, directs int, rate float64, d, idleF
 	stop()
 	elapsed := time.Since(t0)
 	cpu1, _ := procCPU(r.st.relay.pid())
+	stopProfile()
 	evs := r.tr.take()
 	lost := r.tr.forget()
 	tabEvents := r.tr.tabEvents.Load() - tab0
@@ -317,7 +319,9 @@ func (r *run) tabs(ctx context.Context, n, k int) error {
 		return err
 	}
 	r.progress("%s: signing in %d agents, %d tabs each", r.res.Name, n, k)
+	stopProfile := r.startCPUProfile(ctx, "the sign-ins")
 	agents, _, err := r.signInAll(ctx, ids, k, 64, nil)
+	stopProfile()
 	defer closeAll(agents)
 	if err != nil {
 		return err
@@ -368,11 +372,14 @@ func (r *run) scale(ctx context.Context, n, parallel int, idleFor time.Duration)
 		return err
 	}
 	r.perSession(before, after, n)
+	stopProfile := r.startCPUProfile(ctx, "the idle window")
 	idle, err := r.idleCPU(ctx, idleFor)
+	stopProfile()
 	if err != nil {
 		return err
 	}
 	r.res.add("relay CPU at idle", idle, "% of a core", "≤ 5", lessEq(5))
+	r.heapProfile(ctx, fmt.Sprintf("%d sessions, after the idle window", n))
 	return nil
 }
 
@@ -380,9 +387,11 @@ func (r *run) scale(ctx context.Context, n, parallel int, idleFor time.Duration)
 func (r *run) storm(ctx context.Context, n int) error {
 	ids := AgentIDs(n)
 	r.progress("%s: %d agents signing in at once", r.res.Name, n)
+	stopProfile := r.startCPUProfile(ctx, "the storm")
 	t0 := time.Now()
 	agents, took, err := r.signInAll(ctx, ids, 1, n, nil)
 	all := time.Since(t0)
+	stopProfile()
 	defer closeAll(agents)
 	if err != nil {
 		return err
@@ -417,6 +426,8 @@ func (r *run) failover(ctx context.Context, n int) error {
 		return err
 	}
 	r.progress("%s: side A out of service", r.res.Name)
+	stopProfile := r.startCPUProfile(ctx, "side A out of service until every session is up on B")
+	defer stopProfile()
 	t0 := time.Now()
 	if err := r.st.up.Control(ctx, "/sim/sides/A", `{"inService":false}`); err != nil {
 		return err
@@ -451,6 +462,7 @@ func (r *run) failover(ctx context.Context, n int) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	stop()
+	stopProfile()
 	if rerr != nil {
 		return rerr
 	}
@@ -506,6 +518,7 @@ func (r *run) throughput(ctx context.Context, n int, rates []float64, d time.Dur
 	}
 	gen := newGenerator(ids)
 	best := 0.0
+	defer r.startCPUProfile(ctx, "every offered rate")()
 	for _, rate := range rates {
 		cpu := cpuMeter(r.st.relay.pid(), r.st.sim.pid(), os.Getpid())
 		var skipped, failed atomic.Int64
