@@ -18,7 +18,10 @@
 //   - signin-storm: every agent signs in at once;
 //   - failover: side A goes out of service; browsers drop and resume
 //     meanwhile; time until every session is up on side B, events lost;
-//   - throughput: open-loop rates until PUT → tab p99 passes 50 ms.
+//   - throughput: open-loop rates until PUT → tab p99 passes 50 ms;
+//   - cluster: two active relays on a private redis-server
+//     (ACTIVE_INSTANCES=many), agents owned by one with a tab on each;
+//     what cross-instance delivery adds, Redis memory per 1,000 agents.
 //
 // The package is not linked into the relay's serving path: package main
 // only dispatches the bench command here.
@@ -42,7 +45,7 @@ const (
 )
 
 // Scenarios in the order they run.
-var scenarioNames = []string{"steady", "tabs", "scale-websocket", "scale-tls", "signin-storm", "failover", "throughput"}
+var scenarioNames = []string{"steady", "tabs", "scale-websocket", "scale-tls", "signin-storm", "failover", "throughput", "cluster"}
 
 // Options configure Run.
 type Options struct {
@@ -61,7 +64,7 @@ type Options struct {
 	// Sessions is the scale scenarios' size (default 10,000).
 	Sessions int
 	// Agents, when set, is every other scenario's size (steady, tabs,
-	// signin-storm, failover, throughput) instead of the issue's.
+	// signin-storm, failover, throughput, cluster) instead of the issue's.
 	Agents int
 	// RelaySet are extra --set KEY=VALUE for the relay (A/B runs).
 	RelaySet []string
@@ -86,6 +89,10 @@ type sizes struct {
 	tputRates                   []float64
 	tputFor                     time.Duration
 	idle                        time.Duration // how long idle CPU is measured
+	clusterAgents               int
+	clusterRate                 float64
+	clusterFor                  time.Duration
+	clusterFill                 int // agents whose stream is filled (1,024 messages)
 }
 
 func sizesFor(o Options) sizes {
@@ -94,12 +101,14 @@ func sizesFor(o Options) sizes {
 			steadyAgents: 60, steadyDirects: 10, steadyRate: 60, steadyFor: 3 * time.Second,
 			tabsAgents: 20, scale: min(o.Sessions, 150), storm: 60, failover: 40,
 			tputAgents: 60, tputRates: []float64{100, 200}, tputFor: 2 * time.Second, idle: time.Second,
+			clusterAgents: 50, clusterRate: 25, clusterFor: 3 * time.Second, clusterFill: 0,
 		}
 	}
 	return sizes{
 		steadyAgents: 2000, steadyDirects: 100, steadyRate: 200, steadyFor: 30 * time.Second,
 		tabsAgents: 1000, scale: o.Sessions, storm: 2000, failover: 2000,
 		tputAgents: 1000, tputRates: []float64{500, 1000, 2000, 3000, 4000}, tputFor: 5 * time.Second, idle: 5 * time.Second,
+		clusterAgents: 1000, clusterRate: 100, clusterFor: 30 * time.Second, clusterFill: 4,
 	}
 }
 
@@ -119,6 +128,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Agents > 0 {
 		sz.steadyAgents, sz.tabsAgents, sz.storm, sz.failover, sz.tputAgents = o.Agents, o.Agents, o.Agents, o.Agents, o.Agents
 		sz.steadyRate = 0.1 * float64(o.Agents)
+		sz.clusterAgents, sz.clusterRate = o.Agents, 0.1*float64(o.Agents)
 		sz.steadyDirects = min(sz.steadyDirects, o.Agents)
 	}
 	rep := &Report{Started: time.Now(), Machine: machine(), Quick: o.Quick}
@@ -131,7 +141,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		transport, agents := "websocket", 0
+		transport, agents, clustered := "websocket", 0, false
 		var body func(context.Context, *run) error
 		switch name {
 		case "steady":
@@ -155,19 +165,40 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		case "throughput":
 			agents = sz.tputAgents
 			body = func(ctx context.Context, r *run) error { return r.throughput(ctx, agents, sz.tputRates, sz.tputFor) }
+		case "cluster":
+			agents, clustered = sz.clusterAgents, true
+			body = func(ctx context.Context, r *run) error {
+				return r.cluster(ctx, agents, sz.clusterRate, sz.clusterFor, sz.clusterFill)
+			}
 		default:
 			return rep, fmt.Errorf("unknown scenario %q (want %s)", name, strings.Join(scenarioNames, ", "))
 		}
 		res := &Result{Name: name, Transport: transport, Agents: agents, quick: o.Quick}
 		rep.Results = append(rep.Results, res)
 		t0 := time.Now()
-		o.Progress("%s: starting the simulator (%d agents) and the relay (XMPP over %s)", name, agents, transport)
-		st, err := startStack(ctx, stackOptions{exe: o.Exe, relayExe: o.RelayExe, env: o.Env, agents: agents, transport: transport, relaySet: o.RelaySet, profileDir: o.ProfileDir})
+		var st *stack
+		var err error
+		if clustered {
+			var skip string
+			if skip, err = redisServerPresent(); skip != "" {
+				res.Skipped = skip
+				o.Progress("%s: skipped: %s", name, skip)
+				continue
+			}
+		}
+		if err == nil {
+			o.Progress("%s: starting the simulator (%d agents) and the relay (XMPP over %s)%s", name, agents, transport,
+				map[bool]string{true: ", twice, on a private redis-server", false: ""}[clustered])
+			st, err = startStack(ctx, stackOptions{exe: o.Exe, relayExe: o.RelayExe, env: o.Env, agents: agents, transport: transport, relaySet: o.RelaySet, profileDir: o.ProfileDir, cluster: clustered})
+		}
 		if err == nil {
 			r := &run{st: st, tr: newTracker(), progress: o.Progress, res: res}
 			err = body(ctx, r)
 			if err == nil {
 				err = st.relay.exited()
+			}
+			if err == nil && st.cl != nil {
+				err = st.cl.relayB.exited()
 			}
 			if m := res.missed(); err == nil && len(m) > 0 {
 				err = fmt.Errorf("%s", strings.Join(m, "; "))
@@ -200,7 +231,7 @@ func Main(ctx context.Context, exe string, args []string, stdout, stderr io.Writ
 	fs.BoolVar(&o.Quick, "quick", false, "every scenario at small sizes, under a minute (targets not judged)")
 	scen := fs.String("scenarios", strings.Join(scenarioNames, ","), "comma-separated scenarios to run")
 	fs.IntVar(&o.Sessions, "sessions", 10000, "sessions of the scale scenarios (at most 10000, the simulator's agents)")
-	fs.IntVar(&o.Agents, "agents", 0, "agents of every other scenario (0: 2,000 for steady, storm and failover, 1,000 for tabs and throughput; --quick: fewer)")
+	fs.IntVar(&o.Agents, "agents", 0, "agents of every other scenario (0: 2,000 for steady, storm and failover, 1,000 for tabs, throughput and cluster; --quick: fewer)")
 	out := fs.String("out", "", "also write the report as JSON to this file")
 	timeout := fs.Duration("timeout", 20*time.Minute, "give up when the whole run takes longer")
 	var set multiFlag

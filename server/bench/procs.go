@@ -101,7 +101,8 @@ func (t *tailBuffer) String() string {
 	return string(t.b)
 }
 
-// stack is one simulator process and one relay process wired to it.
+// stack is one simulator process and one relay process wired to it (in
+// the cluster scenario also a redis-server and a second relay: cl).
 type stack struct {
 	dir       string
 	sim       *proc
@@ -110,6 +111,7 @@ type stack struct {
 	up        *Upstream
 	rl        *Relay
 	transport string
+	cl        *clusterProcs // nil but in the cluster scenario
 
 	// --profile: where profiles go, and the relay's METRICS_LISTEN
 	// (http://127.0.0.1:port) serving /metrics and /debug/pprof/.
@@ -124,13 +126,17 @@ type stackOptions struct {
 	agents    int
 	transport string
 	relaySet  []string // extra --set KEY=VALUE of the relay
+	// cluster also starts a private redis-server and a second relay, both
+	// relays active on it (ACTIVE_INSTANCES=many).
+	cluster bool
 	// profileDir (--profile DIR): the relay also serves its profiles,
 	// METRICS_LISTEN on a free loopback port and PPROF=true.
 	profileDir string
 }
 
-// startStack starts `sim` and `serve` as two processes and waits until the
-// relay is ready.
+// startStack starts `sim` and `serve` as two processes (with cluster:
+// redis-server, `sim` and two `serve`) and waits until the relays are
+// ready.
 func startStack(ctx context.Context, o stackOptions) (st *stack, err error) {
 	dir, err := os.MkdirTemp("", "finesse-relay-bench-")
 	if err != nil {
@@ -159,10 +165,18 @@ func startStack(ctx context.Context, o stackOptions) (st *stack, err error) {
 	if st.up, err = NewUpstream(ep, ca, o.transport); err != nil {
 		return st, err
 	}
-	args := []string{"serve", "--config", filepath.Join(dir, "relay.env"), "--listen", "127.0.0.1:" + strconv.Itoa(port),
-		"--log-level", "error", "--set", "SESSION_GRACE=10m", "--set", "LOG_FORMAT=console"}
-	for _, s := range o.relaySet {
-		args = append(args, "--set", s)
+	if o.cluster {
+		if st.cl, err = startClusterStore(ctx, dir, o.agents); err != nil {
+			return st, err
+		}
+	}
+	relayArgs := func(port int, sets []string) []string {
+		args := []string{"serve", "--config", filepath.Join(dir, "relay.env"), "--listen", "127.0.0.1:" + strconv.Itoa(port),
+			"--log-level", "error", "--set", "SESSION_GRACE=10m", "--set", "LOG_FORMAT=console"}
+		for _, s := range append(sets, o.relaySet...) {
+			args = append(args, "--set", s)
+		}
+		return args
 	}
 	var profEnv []string // --profile (environment: below the --set flags)
 	if o.profileDir != "" {
@@ -177,11 +191,18 @@ func startStack(ctx context.Context, o stackOptions) (st *stack, err error) {
 	if o.relayExe != "" {
 		relayExe = o.relayExe
 	}
-	if st.relay, err = startProc("relay", relayExe, args, append(slices.Clip(o.env), profEnv...)); err != nil {
+	if st.relay, err = startProc("relay", relayExe, relayArgs(port, st.cl.sets("relay-a", st.base)), append(slices.Clip(o.env), profEnv...)); err != nil {
 		return st, err
 	}
 	st.rl = NewRelay(st.base)
-	return st, st.waitReady(ctx)
+	if err := waitReady(ctx, st.rl, st.relay); err != nil || st.cl == nil {
+		return st, err
+	}
+	if st.cl.relayB, err = startProc("relay B", relayExe, relayArgs(st.cl.portB, st.cl.sets("relay-b", st.cl.baseB)), o.env); err != nil {
+		return st, err
+	}
+	st.cl.rlB = NewRelay(st.cl.baseB)
+	return st, waitReady(ctx, st.cl.rlB, st.cl.relayB)
 }
 
 func freePort() (int, error) {
@@ -216,12 +237,12 @@ func waitEndpoints(ctx context.Context, dir string, p *proc) (sim.Endpoints, []b
 	}
 }
 
-// waitReady polls /readyz.
-func (st *stack) waitReady(ctx context.Context) error {
+// waitReady polls the /readyz of relay process p.
+func waitReady(ctx context.Context, rl *Relay, p *proc) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, st.base+"/readyz", nil)
-		rsp, err := st.rl.HTTP.Do(req)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, rl.Base+"/readyz", nil)
+		rsp, err := rl.HTTP.Do(req)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, rsp.Body)
 			_ = rsp.Body.Close()
@@ -229,20 +250,27 @@ func (st *stack) waitReady(ctx context.Context) error {
 				return nil
 			}
 		}
-		if err := st.relay.exited(); err != nil {
+		if err := p.exited(); err != nil {
 			return err
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return errors.Join(errors.New("the relay did not become ready"), ctx.Err())
+			return errors.Join(fmt.Errorf("%s did not become ready", p.name), ctx.Err())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// close stops the relay, then the simulator, and removes the directory.
+// close stops the relays, then Redis and the simulator, and removes the
+// directory.
 func (st *stack) close() {
+	if st.cl != nil && st.cl.relayB != nil {
+		st.cl.relayB.stop() // first: it would adopt the agents relay A releases
+	}
 	if st.relay != nil {
 		st.relay.stop()
+	}
+	if st.cl != nil {
+		st.cl.close()
 	}
 	if st.sim != nil {
 		st.sim.stop()

@@ -38,6 +38,7 @@ type Result struct {
 	Agents    int      `json:"agents"`
 	Elapsed   string   `json:"elapsed"`
 	Error     string   `json:"error,omitempty"`
+	Skipped   string   `json:"skipped,omitempty"` // why the scenario did not run
 	Figures   []Figure `json:"figures"`
 
 	// Profiles (--profile) are the relay's, with their top functions.
@@ -129,6 +130,9 @@ func (rep *Report) Print(w io.Writer) {
 		if r.Error != "" {
 			fmt.Fprintf(tw, "%s\tFAILED (see below)\t\t\t\n", name)
 			name = ""
+		}
+		if r.Skipped != "" {
+			fmt.Fprintf(tw, "%s\tskipped: %s\t\t\t\n", name, r.Skipped)
 		}
 		for _, f := range r.Figures {
 			met := ""
