@@ -147,17 +147,19 @@ func (c *clusterProcs) close() {
 	}
 }
 
-// redisMem is one look at the Redis: INFO memory and DBSIZE.
+// redisMem is one look at the Redis: INFO memory, INFO clients and
+// DBSIZE.
 type redisMem struct {
 	used, dataset, clients int64 // used_memory, used_memory_dataset, mem_clients_normal
+	conns                  int64 // connected_clients
 	keys                   int64
 }
 
 func (c *clusterProcs) memory(ctx context.Context) (redisMem, error) {
 	var m redisMem
-	info, err := c.rdb.Info(ctx, "memory").Result()
+	info, err := c.rdb.Info(ctx, "memory", "clients").Result()
 	if err != nil {
-		return m, fmt.Errorf("redis INFO memory: %w", err)
+		return m, fmt.Errorf("redis INFO memory clients: %w", err)
 	}
 	sc := bufio.NewScanner(strings.NewReader(info))
 	for sc.Scan() {
@@ -176,6 +178,8 @@ func (c *clusterProcs) memory(ctx context.Context) (redisMem, error) {
 			m.dataset = n
 		case "mem_clients_normal":
 			m.clients = n
+		case "connected_clients":
+			m.conns = n
 		}
 	}
 	if m.used == 0 {
@@ -591,6 +595,7 @@ func (r *run) cluster(ctx context.Context, n int, rate float64, d time.Duration,
 	r.res.add("Redis memory per 1,000 agents: data (used_memory_dataset)", per1k(mem0.dataset, mem1.dataset), "MiB", "", nil)
 	r.res.add("Redis memory per 1,000 agents: connections (mem_clients_normal)", per1k(mem0.clients, mem1.clients), "MiB", "", nil)
 	r.res.add("Redis data per 1,000 agents after LOGIN, before the steady mix (used_memory_dataset)", per1k(mem0.dataset, memSigned.dataset), "MiB", "", nil)
+	r.res.add("Redis connections (connected_clients)", float64(mem1.conns), "", "", nil)
 	r.res.add("Redis pool_size of each relay", float64(cl.poolSize), "", "", nil)
 	r.res.add("Redis keys (DBSIZE)", float64(mem1.keys), "", "", nil)
 	r.res.add("Redis keys per agent", float64(mem1.keys-mem0.keys)/float64(n), "", "", nil)
