@@ -85,6 +85,7 @@ func expired(exp, now time.Time) bool {
 type notifier struct {
 	mu     sync.Mutex
 	ch     map[string]*waiters
+	any    chan struct{} // closed at the next Append to any stream; nil until asked
 	closed bool
 }
 
@@ -123,7 +124,7 @@ func (n *notifier) wait(stream string) (<-chan struct{}, func()) {
 	}
 }
 
-// wake releases the stream's waiters.
+// wake releases the stream's waiters, and those waiting for any stream.
 func (n *notifier) wake(stream string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -131,6 +132,70 @@ func (n *notifier) wake(stream string) {
 		close(w.c)
 		delete(n.ch, stream)
 	}
+	if n.any != nil {
+		close(n.any)
+		n.any = nil
+	}
+}
+
+// waitAny returns a channel closed at the next Append to any stream (or at
+// Close). Take it before checking the streams.
+func (n *notifier) waitAny() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if n.any == nil {
+		n.any = make(chan struct{})
+	}
+	return n.any
+}
+
+// readStreamsWait is ReadStreams over a backend's non-blocking Read of one
+// stream: it reads every stream of from, and while none has anything new
+// waits for an Append to any stream, ctx's end or wait's end.
+func (n *notifier) readStreamsWait(ctx context.Context, from map[string]int64, wait time.Duration, read func(stream string, after int64) ([]Entry, error)) (map[string][]Entry, error) {
+	var timer *time.Timer
+	for {
+		woken := n.waitAny()
+		out := make(map[string][]Entry)
+		for stream, after := range from {
+			es, err := read(stream, after)
+			if err != nil {
+				return nil, err
+			}
+			if len(es) > 0 {
+				out[stream] = es
+			}
+		}
+		if len(out) > 0 || wait <= 0 {
+			return out, nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		}
+		select {
+		case <-woken:
+		case <-timer.C:
+			return out, nil
+		case <-ctx.Done():
+			return out, nil
+		}
+	}
+}
+
+// checkStreams validates ReadStreams' stream names.
+func checkStreams(from map[string]int64) error {
+	for stream := range from {
+		if err := checkKey("stream", stream); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // close releases every waiter, now and later.
@@ -141,6 +206,10 @@ func (n *notifier) close() {
 	for s, w := range n.ch {
 		close(w.c)
 		delete(n.ch, s)
+	}
+	if n.any != nil {
+		close(n.any)
+		n.any = nil
 	}
 }
 

@@ -462,6 +462,16 @@ func (f *File) Read(ctx context.Context, stream string, after int64, limit int, 
 	})
 }
 
+// ReadStreams implements Store.
+func (f *File) ReadStreams(ctx context.Context, from map[string]int64, limit int, wait time.Duration) (map[string][]Entry, error) {
+	if err := checkStreams(from); err != nil {
+		return nil, err
+	}
+	return f.n.readStreamsWait(ctx, from, wait, func(stream string, after int64) ([]Entry, error) {
+		return f.Read(ctx, stream, after, limit, 0)
+	})
+}
+
 // LastSeq implements Store.
 func (f *File) LastSeq(_ context.Context, stream string) (int64, error) {
 	var seq int64

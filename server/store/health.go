@@ -209,6 +209,12 @@ func (o observed) Read(ctx context.Context, stream string, after int64, limit in
 	return es, err
 }
 
+func (o observed) ReadStreams(ctx context.Context, from map[string]int64, limit int, wait time.Duration) (map[string][]Entry, error) {
+	es, err := o.s.ReadStreams(ctx, from, limit, wait)
+	o.h.Observe("read", err)
+	return es, err
+}
+
 func (o observed) LastSeq(ctx context.Context, stream string) (int64, error) {
 	n, err := o.s.LastSeq(ctx, stream)
 	o.h.Observe("last_seq", err)

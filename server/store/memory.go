@@ -330,6 +330,16 @@ func (m *Memory) Read(ctx context.Context, stream string, after int64, limit int
 	})
 }
 
+// ReadStreams implements Store.
+func (m *Memory) ReadStreams(ctx context.Context, from map[string]int64, limit int, wait time.Duration) (map[string][]Entry, error) {
+	if err := checkStreams(from); err != nil {
+		return nil, err
+	}
+	return m.n.readStreamsWait(ctx, from, wait, func(stream string, after int64) ([]Entry, error) {
+		return m.Read(ctx, stream, after, limit, 0)
+	})
+}
+
 // LastSeq implements Store.
 func (m *Memory) LastSeq(_ context.Context, stream string) (int64, error) {
 	if err := m.lock(); err != nil {

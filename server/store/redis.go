@@ -404,6 +404,58 @@ func (r *Redis) Read(ctx context.Context, stream string, after int64, limit int,
 	return nil, nil
 }
 
+// ReadStreams implements Store: one XREAD over every stream (BLOCK while
+// none has anything new), so a waiting call holds one connection.
+func (r *Redis) ReadStreams(ctx context.Context, from map[string]int64, limit int, wait time.Duration) (map[string][]Entry, error) {
+	if err := checkStreams(from); err != nil {
+		return nil, err
+	}
+	out := make(map[string][]Entry)
+	if len(from) == 0 {
+		return out, nil
+	}
+	names := make(map[string]string, len(from)) // Redis key → stream
+	args := make([]string, 0, 2*len(from))
+	for stream := range from {
+		key := r.stream(stream)
+		names[key] = stream
+		args = append(args, key)
+	}
+	for _, key := range args[:len(from)] {
+		args = append(args, strconv.FormatInt(max(from[names[key]]+1, 0), 10)+"-0") // XREAD: ids above <after+1>-0
+	}
+	count := int64(max(limit, 0))
+	deadline := time.Now().Add(wait)
+	for {
+		block := time.Duration(-1) // no BLOCK: answer at once
+		if left := time.Until(deadline); wait > 0 && left > 0 {
+			block = max(min(left, readChunk), time.Millisecond)
+		}
+		res, err := r.c.XRead(ctx, &redis.XReadArgs{Streams: args, Count: count, Block: block}).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			if ctx.Err() != nil {
+				return out, nil
+			}
+			return nil, r.fail("read", fmt.Sprintf("%d streams", len(from)), err)
+		}
+		for _, st := range res {
+			if len(st.Messages) == 0 {
+				continue
+			}
+			es, err := entries(st.Messages)
+			if err != nil {
+				return nil, err
+			}
+			out[names[st.Stream]] = es
+		}
+		if len(out) > 0 || block < 0 || ctx.Err() != nil || !time.Now().Before(deadline) {
+			return out, nil
+		}
+	}
+}
+
 // LastSeq implements Store.
 func (r *Redis) LastSeq(ctx context.Context, stream string) (int64, error) {
 	msgs, err := r.c.XRevRangeN(ctx, r.stream(stream), "+", "-", 1).Result()

@@ -77,6 +77,14 @@ type Store interface {
 	// or wait elapses (wait <= 0: does not wait), then returns what it has
 	// (possibly nothing, with a nil error).
 	Read(ctx context.Context, stream string, after int64, limit int, wait time.Duration) ([]Entry, error)
+	// ReadStreams is Read over several streams in one call: from maps each
+	// stream to the last seq its caller has, and the result maps each
+	// stream that has newer entries to up to limit (<= 0: all) of them.
+	// When none has, it waits until one is appended to, ctx ends or wait
+	// elapses, then returns what it has (possibly nothing, with a nil
+	// error). However many streams it reads, a waiting call holds one
+	// connection (Redis), so one reader can follow thousands of agents.
+	ReadStreams(ctx context.Context, from map[string]int64, limit int, wait time.Duration) (map[string][]Entry, error)
 	// LastSeq returns the seq of the stream's newest entry, or ErrNotFound
 	// when the stream is empty or gone.
 	LastSeq(ctx context.Context, stream string) (int64, error)

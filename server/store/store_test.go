@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -395,6 +397,98 @@ func TestStream(t *testing.T) {
 		appendAll(t, s, "agent:2", 10, 1)
 		if es, _ := s.Read(ctx, "agent:2", 0, 10, 0); fmt.Sprint(seqs(es)) != "[1]" {
 			t.Fatalf("Read of a restarted stream = %v, want [1]", seqs(es))
+		}
+	})
+}
+
+func TestReadStreams(t *testing.T) {
+	forEach(t, func(t *testing.T, h harness) {
+		ctx := context.Background()
+		s := h.s
+		appendAll(t, s, "a", 100, 0, 1, 2)
+		appendAll(t, s, "b", 100, 5)
+		show := func(m map[string][]Entry) string {
+			keys := make([]string, 0, len(m))
+			for k := range m {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			var b strings.Builder
+			for _, k := range keys {
+				fmt.Fprintf(&b, "%s%v ", k, seqs(m[k]))
+			}
+			return strings.TrimSpace(b.String())
+		}
+		reads := []struct {
+			from  map[string]int64
+			limit int
+			want  string
+		}{
+			{map[string]int64{"a": -1, "b": -1}, 0, "a[0 1 2] b[5]"},
+			{map[string]int64{"a": 0, "b": 5}, 0, "a[1 2]"},
+			{map[string]int64{"a": 0, "b": 4}, 1, "a[1] b[5]"},
+			{map[string]int64{"a": 2, "b": 5, "missing": -1}, 0, ""},
+			{map[string]int64{}, 0, ""},
+		}
+		for _, r := range reads {
+			got, err := s.ReadStreams(ctx, r.from, r.limit, 0)
+			if err != nil || show(got) != r.want {
+				t.Fatalf("ReadStreams(%v, limit %d) = %q, %v; want %q", r.from, r.limit, show(got), err, r.want)
+			}
+		}
+		if got, _ := s.ReadStreams(ctx, map[string]int64{"b": 4}, 0, 0); string(got["b"][0].Data) != `{"seq":5}` {
+			t.Fatalf("ReadStreams data = %+v", got)
+		}
+
+		// Woken by an Append to any of its streams, one that did not exist
+		// yet included.
+		got := make(chan map[string][]Entry, 1)
+		go func() {
+			m, err := s.ReadStreams(ctx, map[string]int64{"a": 2, "b": 5, "c": -1}, 10, 10*time.Second)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- m
+		}()
+		time.Sleep(100 * time.Millisecond)
+		t0 := time.Now()
+		appendAll(t, s, "c", 10, 0)
+		select {
+		case m := <-got:
+			if show(m) != "c[0]" {
+				t.Fatalf("woken ReadStreams = %q, want c[0]", show(m))
+			}
+			if d := time.Since(t0); d > 2*time.Second {
+				t.Fatalf("woken ReadStreams took %v after the Append", d)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("ReadStreams not woken by an Append")
+		}
+
+		// A wait that ends with nothing: no error, nothing; and ctx's end.
+		t0 = time.Now()
+		m, err := s.ReadStreams(ctx, map[string]int64{"a": 2}, 10, 200*time.Millisecond)
+		if len(m) != 0 || err != nil {
+			t.Fatalf("ReadStreams with nothing new = %q, %v", show(m), err)
+		}
+		if d := time.Since(t0); d < 150*time.Millisecond {
+			t.Fatalf("ReadStreams returned after %v, before its 200ms wait", d)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = s.ReadStreams(cctx, map[string]int64{"a": 2}, 10, time.Minute)
+		}()
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			t.Fatal("ReadStreams did not return when its ctx ended")
+		}
+		if _, err := s.ReadStreams(ctx, map[string]int64{"": 0}, 0, 0); err == nil {
+			t.Fatal("ReadStreams of an empty stream name succeeded")
 		}
 	})
 }
