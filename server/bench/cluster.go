@@ -44,7 +44,6 @@ type clusterProcs struct {
 	redis    *proc
 	addr     string // the redis-server, 127.0.0.1:port
 	keyFile  string // SESSION_KEY_FILE of both relays
-	poolSize int    // each relay's Redis connections at most (pool_size)
 	rdb      *redis.Client
 
 	relayB *proc
@@ -70,14 +69,11 @@ func redisServerPresent() (skip string, err error) {
 // dir) and writes the session key file both relays seal credentials
 // with; it also picks relay B's port.
 //
-// A relay follows each agent owned elsewhere with one blocking read of the
-// agent's stream, which holds one pooled Redis connection while it waits
-// (docs/store.md: size pool_size for the waiting readers). go-redis's
-// default pool (10 per CPU) lets relay B follow a few dozen agents: tab
-// handshakes then wait for a connection until their tickets expire. The
-// relays get pool_size = agents + 64, as docs/store.md tells operators.
+// The relays use go-redis's default pool: a relay follows the agents
+// owned elsewhere with eight readers, one pooled connection each, however
+// many agents (server/cluster).
 func startClusterStore(ctx context.Context, dir string, agents int) (c *clusterProcs, err error) {
-	c = &clusterProcs{keyFile: filepath.Join(dir, "session.key"), poolSize: agents + 64}
+	c = &clusterProcs{keyFile: filepath.Join(dir, "session.key")}
 	defer func() {
 		if err != nil {
 			c.close()
@@ -129,7 +125,7 @@ func (c *clusterProcs) sets(instance, base string) []string {
 	if c == nil {
 		return nil
 	}
-	return []string{"STORE=redis://" + c.addr + "/0?pool_size=" + strconv.Itoa(c.poolSize), "SESSION_KEY_FILE=" + c.keyFile, "ACTIVE_INSTANCES=many",
+	return []string{"STORE=redis://" + c.addr + "/0", "SESSION_KEY_FILE=" + c.keyFile, "ACTIVE_INSTANCES=many",
 		"INSTANCE_ID=" + instance, "AGENT_LEASE_TTL=" + clusterLeaseTTL,
 		"PUBLIC_URL=" + base, "REDIRECT_URI=" + base + "/idscallback"}
 }
@@ -596,7 +592,6 @@ func (r *run) cluster(ctx context.Context, n int, rate float64, d time.Duration,
 	r.res.add("Redis memory per 1,000 agents: connections (mem_clients_normal)", per1k(mem0.clients, mem1.clients), "MiB", "", nil)
 	r.res.add("Redis data per 1,000 agents after LOGIN, before the steady mix (used_memory_dataset)", per1k(mem0.dataset, memSigned.dataset), "MiB", "", nil)
 	r.res.add("Redis connections (connected_clients)", float64(mem1.conns), "", "", nil)
-	r.res.add("Redis pool_size of each relay", float64(cl.poolSize), "", "", nil)
 	r.res.add("Redis keys (DBSIZE)", float64(mem1.keys), "", "", nil)
 	r.res.add("Redis keys per agent", float64(mem1.keys-mem0.keys)/float64(n), "", "", nil)
 	for _, kc := range classes[:min(len(classes), 8)] {

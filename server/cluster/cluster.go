@@ -14,9 +14,11 @@
 // first messages were trimmed.
 //
 // Another instance that gets a browser of the agent builds a replica
-// gadget.Stream from the snapshot and the stream, and follows the stream
-// (one reader goroutine per followed agent); its tabs see the owner's
-// frames, seq and stream id, and resume from the replica's ring. While it
+// gadget.Stream from the snapshot and the stream, and follows the stream;
+// its tabs see the owner's frames, seq and stream id, and resume from the
+// replica's ring. An instance's replicas are split over a fixed number of
+// readers (followShards), each following its agents with one
+// store.ReadStreams call (one Redis connection) at a time. While it
 // has tabs it marks the agent watched ("watch:<loginId>"), so the owner's
 // grace period does not end a session whose browsers are all elsewhere.
 //
@@ -114,11 +116,13 @@ type Cluster struct {
 
 	queues []chan appendJob
 
+	// wakeFollow tells a follow shard's reader that it has a new replica.
+	wakeFollow [followShards]chan struct{}
+
 	mu       sync.Mutex
 	owned    map[string]*owned   // agents whose lease this instance holds
 	replicas map[string]*replica // agents followed for local tabs
 	ctx      context.Context     // Run's; nil when not running
-	wg       sync.WaitGroup      // replica readers
 }
 
 // owned is an agent whose lease this instance holds.
@@ -205,6 +209,9 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger.Named("cluster"), m: cfg.Metrics,
 		owned: make(map[string]*owned), replicas: make(map[string]*replica)}
+	for i := range c.wakeFollow {
+		c.wakeFollow[i] = make(chan struct{}, 1)
+	}
 	for range DefaultAppenders {
 		c.queues = append(c.queues, make(chan appendJob, cfg.QueueSize/DefaultAppenders+1))
 	}
@@ -228,6 +235,14 @@ func (c *Cluster) Run(ctx context.Context) error {
 			c.appendLoop(q, drain)
 		}()
 	}
+	var followers sync.WaitGroup
+	for i := range followShards {
+		followers.Add(1)
+		go func() {
+			defer followers.Done()
+			c.follow(ctx, i)
+		}()
+	}
 	t := time.NewTicker(c.cfg.LeaseTTL / 3)
 	defer t.Stop()
 loop:
@@ -242,15 +257,8 @@ loop:
 	}
 	c.mu.Lock()
 	c.ctx = nil
-	reps := make([]*replica, 0, len(c.replicas))
-	for _, r := range c.replicas {
-		reps = append(reps, r)
-	}
 	c.mu.Unlock()
-	for _, r := range reps {
-		r.cancel()
-	}
-	c.wg.Wait()
+	followers.Wait()
 	close(drain)
 	wg.Wait()
 	return nil

@@ -13,18 +13,32 @@ import (
 	"finesse-relay/server/store"
 )
 
+// Followers: the agents owned by other instances that this instance's tabs
+// watch are split over followShards readers by hash of the loginId. Each
+// reader follows its agents' streams with one ReadStreams call at a time,
+// so an instance holds followShards store connections for them however
+// many agents it follows, and one wake-up reads at most 1/followShards of
+// them.
+const (
+	followShards = 8
+	// followWait bounds one ReadStreams wait: a replica added meanwhile is
+	// read from at the next call (its first messages wait at most this).
+	followWait = 250 * time.Millisecond
+)
+
 // replica follows an agent owned by another instance for this instance's
-// tabs: a gadget.Stream fed from the agent's stream in the store by one
-// reader goroutine.
+// tabs: a gadget.Stream fed from the agent's stream in the store by its
+// shard's reader.
 type replica struct {
 	loginID string
+	shard   int
 	stream  *gadget.Stream
-	cancel  context.CancelFunc
 
 	mu        sync.Mutex
 	subs      int
 	idleSince time.Time
 	side      string // the owner's Finesse side, from its latest status
+	last      int64  // the replica's seq (its reader only)
 }
 
 func (r *replica) subscribers(n int) {
@@ -67,7 +81,7 @@ func (c *Cluster) Replica(loginID string) (*gadget.Stream, bool) {
 	if seed == nil {
 		return nil, false
 	}
-	r := &replica{loginID: loginID, idleSince: time.Now()}
+	r := &replica{loginID: loginID, shard: shard(loginID, followShards), idleSince: time.Now(), last: seed.Snapshot.Seq}
 	if seed.Snapshot.Status != nil {
 		r.side = seed.Snapshot.Status.Side
 	}
@@ -85,12 +99,12 @@ func (c *Cluster) Replica(loginID string) (*gadget.Stream, bool) {
 	if other := c.replicas[loginID]; other != nil { // built meanwhile by another tab
 		return other.stream, true
 	}
-	rctx, rcancel := context.WithCancel(c.ctx)
-	r.cancel = rcancel
 	c.replicas[loginID] = r
 	c.m.replicas.Inc()
-	c.wg.Add(1)
-	go c.follow(rctx, r, seed.Snapshot.Seq)
+	select {
+	case c.wakeFollow[r.shard] <- struct{}{}:
+	default:
+	}
 	return r.stream, true
 }
 
@@ -109,29 +123,27 @@ func (c *Cluster) Side(loginID string) string {
 	return r.side
 }
 
-// follow applies the agent's stored messages after seq to r until ctx
-// ends, the stream ends, or r has had no tab for replicaIdleExpiry.
-func (c *Cluster) follow(ctx context.Context, r *replica, after int64) {
-	defer c.wg.Done()
-	defer func() {
-		c.mu.Lock()
-		if c.replicas[r.loginID] == r {
-			delete(c.replicas, r.loginID)
-			c.m.replicas.Dec()
-		}
-		c.mu.Unlock()
-		r.cancel()
-	}()
+// follow is shard i's reader: it applies the stored messages of the shard's
+// replicas until ctx ends.
+func (c *Cluster) follow(ctx context.Context, i int) {
 	backoff := 100 * time.Millisecond
-	last := after // the replica's seq
 	for ctx.Err() == nil {
-		if r.idleFor(replicaIdleExpiry) {
-			return
+		reps := c.shardReplicas(i)
+		if len(reps) == 0 {
+			select {
+			case <-ctx.Done():
+			case <-c.wakeFollow[i]:
+			}
+			continue
 		}
-		es, err := c.cfg.Store.Read(ctx, streamName(r.loginID), after, replicaReadLimit, replicaReadWait)
+		from := make(map[string]int64, len(reps))
+		for id, r := range reps {
+			from[streamName(id)] = r.last
+		}
+		got, err := c.cfg.Store.ReadStreams(ctx, from, replicaReadLimit, followWait)
 		if err != nil {
 			if !errors.Is(err, store.ErrUnavailable) {
-				c.log.Warn("reading an agent's stream failed", zap.String("agent", r.loginID), zap.Error(err))
+				c.log.Warn("reading agents' streams failed", zap.Int("agents", len(from)), zap.Error(err))
 			}
 			select {
 			case <-ctx.Done():
@@ -141,35 +153,77 @@ func (c *Cluster) follow(ctx context.Context, r *replica, after int64) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		for _, e := range es {
-			after = e.Seq
-			msg, err := gadget.DecodeMessage(e.Data)
-			if err != nil {
-				c.log.Warn("an unreadable message in the store is skipped", zap.String("agent", r.loginID), zap.Int64("seq", e.Seq), zap.Error(err))
-				continue
+		for id, r := range reps {
+			if es := got[streamName(id)]; len(es) > 0 {
+				c.applyAll(r, es)
 			}
-			if msg.Seq > last+1 && msg.Kind != gadget.MessageEnd {
-				// Messages lost (trimmed while this replica lagged, or never
-				// appended): the node states may be stale. The tabs reconnect
-				// (4102) to a replica rebuilt from the stored snapshot.
-				c.log.Warn("messages missing from an agent's stream; rebuilding the replica from the snapshot",
-					zap.String("agent", r.loginID), zap.Int64("have", last), zap.Int64("next", msg.Seq))
-				c.m.gaps.Inc()
-				r.stream.End(agent.EndShutdown)
-				return
-			}
-			last = max(last, msg.Seq)
-			if msg.Kind == gadget.MessageStatus && msg.Status.Side != "" {
-				r.mu.Lock()
-				r.side = msg.Status.Side
-				r.mu.Unlock()
-			}
-			if r.stream.Apply(msg) {
-				c.m.followed.Inc()
-			}
-			if msg.Kind == gadget.MessageEnd {
-				return
-			}
+		}
+	}
+}
+
+// shardReplicas returns shard i's replicas, forgetting those that had no
+// tab for replicaIdleExpiry.
+func (c *Cluster) shardReplicas(i int) map[string]*replica {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]*replica)
+	for id, r := range c.replicas {
+		if r.shard != i {
+			continue
+		}
+		if r.idleFor(replicaIdleExpiry) {
+			c.dropReplicaLocked(r)
+			continue
+		}
+		out[id] = r
+	}
+	return out
+}
+
+func (c *Cluster) dropReplicaLocked(r *replica) {
+	if c.replicas[r.loginID] == r {
+		delete(c.replicas, r.loginID)
+		c.m.replicas.Dec()
+	}
+}
+
+// applyAll applies entries read from r's stream to r. Messages missing
+// (trimmed while the replica lagged, or never appended) or the stream's end
+// drop the replica: the next tab builds a new one from the snapshot.
+func (c *Cluster) applyAll(r *replica, es []store.Entry) {
+	for _, e := range es {
+		msg, err := gadget.DecodeMessage(e.Data)
+		if err != nil {
+			c.log.Warn("an unreadable message in the store is skipped", zap.String("agent", r.loginID), zap.Int64("seq", e.Seq), zap.Error(err))
+			r.last = e.Seq
+			continue
+		}
+		if msg.Seq > r.last+1 && msg.Kind != gadget.MessageEnd {
+			// The node states may be stale: the tabs reconnect (4102) to a
+			// replica rebuilt from the stored snapshot.
+			c.log.Warn("messages missing from an agent's stream; rebuilding the replica from the snapshot",
+				zap.String("agent", r.loginID), zap.Int64("have", r.last), zap.Int64("next", msg.Seq))
+			c.m.gaps.Inc()
+			r.stream.End(agent.EndShutdown)
+			c.mu.Lock()
+			c.dropReplicaLocked(r)
+			c.mu.Unlock()
+			return
+		}
+		r.last = max(r.last, msg.Seq)
+		if msg.Kind == gadget.MessageStatus && msg.Status.Side != "" {
+			r.mu.Lock()
+			r.side = msg.Status.Side
+			r.mu.Unlock()
+		}
+		if r.stream.Apply(msg) {
+			c.m.followed.Inc()
+		}
+		if msg.Kind == gadget.MessageEnd {
+			c.mu.Lock()
+			c.dropReplicaLocked(r)
+			c.mu.Unlock()
+			return
 		}
 	}
 }
