@@ -335,11 +335,24 @@ func EncodeMessage(m Message) []byte {
 		b = append(b, `,"n":`...)
 		b = appendString(b, m.Node)
 	}
-	if m.Frame != nil {
+	// What DecodeMessage can rebuild is left out: the frame of a state or
+	// status message (made from its data or status), and an event's state
+	// when it is the event's data (the frame's last field), given as its
+	// length ("sd").
+	switch {
+	case m.Frame == nil:
+	case (m.Kind == MessageState && m.State != nil && bytes.Equal(m.Frame, stateFrame(m.Seq, m.Node, m.State))) ||
+		(m.Kind == MessageStatus && bytes.Equal(m.Frame, statusFrame(m.Seq, m.Status))):
+	default:
 		b = append(b, `,"f":`...)
 		b = append(b, m.Frame...)
 	}
-	if m.State != nil {
+	switch {
+	case m.State == nil:
+	case m.Kind == MessageEvent && stateIsData(m.Frame, m.State):
+		b = append(b, `,"sd":`...)
+		b = strconv.AppendInt(b, int64(len(m.State)), 10)
+	default:
 		b = append(b, `,"st":`...)
 		b = append(b, m.State...)
 	}
@@ -356,6 +369,17 @@ func EncodeMessage(m Message) []byte {
 		b = appendIdentity(b, *m.Identity)
 	}
 	return append(b, '}')
+}
+
+// dataField precedes an event frame's data, its last field.
+const dataField = `"data":`
+
+// stateIsData reports whether state is the data of the event frame (the
+// bytes between "data": and the closing brace).
+func stateIsData(frame, state []byte) bool {
+	n := len(frame) - 1 - len(state)
+	return n >= len(dataField) && frame[len(frame)-1] == '}' &&
+		bytes.Equal(frame[n:len(frame)-1], state) && bytes.Equal(frame[n-len(dataField):n], []byte(dataField))
 }
 
 // EncodeSnapshot returns the byte form of s for a store, a JSON object
@@ -442,6 +466,7 @@ type wireMessage struct {
 	Node     *string         `json:"n"`
 	Frame    json.RawMessage `json:"f"`
 	State    json.RawMessage `json:"st"`
+	DataLen  *int64          `json:"sd"` // the state is the event's data, this long
 	Status   *Status         `json:"u"`
 	Reason   *string         `json:"r"`
 	Identity *Identity       `json:"i"`
@@ -538,6 +563,30 @@ func DecodeMessage(b []byte) (Message, error) {
 	}
 	if m.Kind != MessageEnd && w.Reason != nil {
 		return fail("%s with a reason (r)", m.Kind)
+	}
+	if w.DataLen != nil {
+		switch {
+		case m.Kind != MessageEvent:
+			return fail("%s with a data length (sd)", m.Kind)
+		case m.State != nil:
+			return fail("event with both a state (st) and a data length (sd)")
+		case m.Frame == nil:
+			return fail("event without a frame (f)")
+		case *w.DataLen < 1 || *w.DataLen > int64(len(m.Frame)-1-len(dataField)):
+			return fail("data length %d out of the frame's %d bytes", *w.DataLen, len(m.Frame))
+		}
+		m.State = m.Frame[len(m.Frame)-1-int(*w.DataLen) : len(m.Frame)-1]
+		if !stateIsData(m.Frame, m.State) || !json.Valid(m.State) {
+			return fail("the last %d bytes of the frame are not its data", *w.DataLen)
+		}
+	}
+	// Rebuilt frames (EncodeMessage leaves them out).
+	switch {
+	case m.Frame != nil:
+	case m.Kind == MessageState && m.State != nil:
+		m.Frame = stateFrame(m.Seq, m.Node, m.State)
+	case m.Kind == MessageStatus && w.Status != nil:
+		m.Frame = statusFrame(m.Seq, *w.Status)
 	}
 	if m.Frame != nil && !utf8.Valid(m.Frame) {
 		return fail("frame is not valid UTF-8")

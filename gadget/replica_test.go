@@ -626,6 +626,13 @@ func TestDecodeMessageRefuses(t *testing.T) {
 		{"identity mistyped", `{"v":1,"s":3,"k":4,"r":"x","i":{"agent":1}}`, "not a valid JSON object"},
 		{"identity empty allowed node", `{"v":1,"s":3,"k":4,"r":"x","i":{"allowed":[""]}}`, "empty allowed node"},
 		{"too big", `{"v":1,"s":3,"k":4,"r":"` + strings.Repeat("x", MaxMessageBytes) + `"}`, "more than 1048576"},
+		{"data length on a state", `{"v":1,"s":2,"k":2,"n":"n","sd":1}`, "state with a data length"},
+		{"data length and state", `{"v":1,"s":3,"k":1,"n":"n",` + ev + `,"st":null,"sd":4}`, "both a state (st) and a data length"},
+		{"data length too long", `{"v":1,"s":3,"k":1,"n":"n",` + ev + `,"sd":4000}`, "data length 4000 out of"},
+		{"data length zero", `{"v":1,"s":3,"k":1,"n":"n",` + ev + `,"sd":0}`, "data length 0 out of"},
+		{"data length not the data", `{"v":1,"s":3,"k":1,"n":"n",` + ev + `,"sd":3}`, "not its data"},
+		{"data length without frame", `{"v":1,"s":3,"k":1,"n":"n","sd":3}`, "event without a frame"},
+		{"state without frame or data", `{"v":1,"s":2,"k":2,"n":"n"}`, "without a frame"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -645,6 +652,9 @@ func TestDecodeMessageRefuses(t *testing.T) {
 		`{"v":1,"s":2,"k":2,"n":"n","f":{"type":"state","seq":2,"node":"n","data":1},"st":1}`,
 		`{"v":1,"s":0,"k":3,"u":{},"f":{"type":"status","seq":0,"upstream":"","side":"","host":""}}`,
 		`{"v":1,"s":3,"k":4,"r":"x"}`,
+		`{"v":1,"s":3,"k":1,"n":"n",` + ev + `,"sd":4}`,
+		`{"v":1,"s":2,"k":2,"n":"n","st":1}`,
+		`{"v":1,"s":0,"k":3,"u":{}}`,
 	} {
 		if _, err := DecodeMessage([]byte(in)); err != nil {
 			t.Fatalf("DecodeMessage(%s): %v", in, err)
@@ -684,5 +694,32 @@ func TestDecodeSnapshotRefuses(t *testing.T) {
 				t.Fatalf("error %q, want it to say %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// What the decoder can rebuild is not stored twice: an event whose state is
+// its data, a state's frame, a status's frame.
+func TestEncodeMessageLeavesOutWhatDecodeRebuilds(t *testing.T) {
+	user := []byte(`{"loginId":"1001","state":"READY","extension":"51001","teamName":"Sales"}`)
+	var got []Message
+	s := NewStream(StreamConfig{OnMessage: func(m Message) { got = append(got, m) }})
+	s.EventAt(time.Time{}, "/finesse/api/User/1001", "PUT", "/finesse/api/User/1001", "r1", json.RawMessage(user), json.RawMessage(user))
+	s.State("/finesse/api/User/1001", json.RawMessage(user))
+	s.Status("up", "A", "finesse-a")
+	for _, m := range got {
+		b := EncodeMessage(m)
+		if n := bytes.Count(b, []byte(`"loginId":"1001"`)); n > 1 {
+			t.Fatalf("%s: the User object is stored %d times: %s", m.Kind, n, b)
+		}
+		if m.Kind == MessageStatus && bytes.Contains(b, []byte(`"f":`)) {
+			t.Fatalf("status stored with its frame: %s", b)
+		}
+		d, err := DecodeMessage(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(d, m) {
+			t.Fatalf("round trip of %s:\ngot  %+v\nwant %+v", b, d, m)
+		}
 	}
 }
