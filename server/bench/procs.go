@@ -172,7 +172,11 @@ func startStack(ctx context.Context, o stackOptions) (st *stack, err error) {
 	}
 	relayArgs := func(port int, sets []string) []string {
 		args := []string{"serve", "--config", filepath.Join(dir, "relay.env"), "--listen", "127.0.0.1:" + strconv.Itoa(port),
-			"--log-level", "error", "--set", "SESSION_GRACE=10m", "--set", "LOG_FORMAT=console"}
+			"--log-level", "error", "--set", "SESSION_GRACE=10m", "--set", "LOG_FORMAT=console",
+			// A store of this stack's own: by default the relay opens
+			// finesse-relay.db in its working directory (the bench's), and
+			// would restore the sessions of every earlier scenario and run.
+			"--set", "STORE=file:" + filepath.Join(dir, "relay.db")}
 		for _, s := range append(sets, o.relaySet...) {
 			args = append(args, "--set", s)
 		}
