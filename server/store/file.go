@@ -55,12 +55,19 @@ const fileSweepBatch = 1000
 // File is a Store in one bbolt file: the default for a single instance,
 // so that relay sessions survive a restart with no other server. One
 // process owns the file (bbolt locks it); waiting Reads are woken in
-// process. Every write is a transaction synced to disk.
+// process. Every write is synced to disk before it returns; concurrent
+// writes share a transaction and its sync (group commit).
 type File struct {
 	db   *bolt.DB
 	path string
 	now  func() time.Time
 	n    notifier
+
+	// Group commit (see commit): updates waiting, and whether a commit
+	// is running.
+	commitMu   sync.Mutex
+	pending    []*commitCall
+	committing bool
 
 	sweepEvery time.Duration
 	sweepMu    sync.Mutex
@@ -169,15 +176,115 @@ func (f *File) classify(op string, err error) error {
 }
 
 func (f *File) update(op string, fn func(tx *bolt.Tx, now time.Time) error) error {
-	now := f.now()
-	err := f.db.Update(func(tx *bolt.Tx) error {
+	return f.classify(op, f.commit(fn, f.now()))
+}
+
+// commitCall is one update waiting for a group commit: its outcome, or
+// errLead (it leads the next commit), or errSolo (run it alone).
+type commitCall struct {
+	fn   func(tx *bolt.Tx, now time.Time) error
+	now  time.Time
+	done chan error
+}
+
+var (
+	errLead = errors.New("store: lead the next commit")
+	errSolo = errors.New("store: commit alone")
+)
+
+// commit runs fn in a write transaction synced to disk, grouped with the
+// updates that arrive meanwhile (group commit): with no other update in
+// flight it commits at once, alone; while one commit syncs, the updates
+// that arrive wait and then go in one transaction and one sync, so a
+// sign-in storm costs one fsync per batch instead of one per write.
+// Every caller still returns after its own write is on disk. A batch
+// whose transaction fails is retried without the failing update, which
+// then runs alone (as bbolt's DB.Batch): updates are functions of the
+// transaction's state and assign their results, so running one again
+// after a rollback gives what it would have alone.
+func (f *File) commit(fn func(tx *bolt.Tx, now time.Time) error, now time.Time) error {
+	c := &commitCall{fn: fn, now: now, done: make(chan error, 1)}
+	f.commitMu.Lock()
+	f.pending = append(f.pending, c)
+	lead := !f.committing
+	f.committing = true
+	f.commitMu.Unlock()
+	if !lead {
+		if err := <-c.done; !errors.Is(err, errLead) {
+			return f.outcome(c, err)
+		}
+	}
+	// The leader takes every update waiting (its own among them), commits
+	// them, and hands the lead to the first of those that came meanwhile.
+	f.commitMu.Lock()
+	batch := f.pending
+	f.pending = nil
+	f.commitMu.Unlock()
+	f.runBatch(batch)
+	f.commitMu.Lock()
+	if len(f.pending) > 0 {
+		f.pending[0].done <- errLead
+	} else {
+		f.committing = false
+	}
+	f.commitMu.Unlock()
+	return f.outcome(c, <-c.done)
+}
+
+// outcome is c's result once its batch told it err: errSolo runs it alone.
+func (f *File) outcome(c *commitCall, err error) error {
+	if errors.Is(err, errSolo) {
+		return f.updateAlone(c.fn, c.now)
+	}
+	return err
+}
+
+// runBatch commits calls in one transaction (see commit) and tells each
+// its outcome.
+func (f *File) runBatch(calls []*commitCall) {
+	for len(calls) > 0 {
+		failed := -1
+		err := f.db.Update(func(tx *bolt.Tx) error {
+			for i, c := range calls {
+				if err := safeCall(c.fn, tx, c.now); err != nil {
+					failed = i
+					return err
+				}
+			}
+			f.maybeSweep(tx, calls[len(calls)-1].now)
+			return nil
+		})
+		if failed < 0 || len(calls) == 1 {
+			for _, c := range calls {
+				c.done <- err
+			}
+			return
+		}
+		calls[failed].done <- errSolo
+		calls = append(calls[:failed:failed], calls[failed+1:]...)
+	}
+}
+
+// safeCall runs fn, a panic as its error (the leader must not leave the
+// batch's other callers waiting).
+func safeCall(fn func(tx *bolt.Tx, now time.Time) error, tx *bolt.Tx, now time.Time) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: update panicked: %v", p)
+		}
+	}()
+	return fn(tx, now)
+}
+
+// updateAlone runs fn in a write transaction of its own.
+func (f *File) updateAlone(fn func(tx *bolt.Tx, now time.Time) error, now time.Time) error {
+	return f.db.Update(func(tx *bolt.Tx) error {
 		if err := fn(tx, now); err != nil {
 			return err
 		}
 		f.maybeSweep(tx, now)
 		return nil
 	})
-	return f.classify(op, err)
 }
 
 func (f *File) view(op string, fn func(tx *bolt.Tx, now time.Time) error) error {

@@ -3,11 +3,14 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	bolt "go.etcd.io/bbolt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -162,5 +165,68 @@ func TestFileOpenErrors(t *testing.T) {
 				t.Errorf("error %v is ErrNotFound", err)
 			}
 		})
+	}
+}
+
+// Concurrent writes share transactions and syncs (group commit); each
+// caller still gets its own outcome, also when a batch-mate fails, and
+// everything is on disk once the writes return.
+func TestFileGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "relay.db")
+	s, err := OpenFile(path, FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 64
+	got := make([]int64, n)
+	errs := make(chan error, 3*n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			v, err := s.Incr(ctx, "counter", 1, time.Hour)
+			got[i] = v
+			errs <- err
+		}()
+		go func() {
+			defer wg.Done()
+			errs <- s.Put(ctx, "k"+strconv.Itoa(i), []byte(strconv.Itoa(i)), time.Hour)
+		}()
+		go func() { // fails: the rest of its batch must still commit
+			defer wg.Done()
+			if _, err := s.Take(ctx, "absent"+strconv.Itoa(i)); !errors.Is(err, ErrNotFound) {
+				errs <- fmt.Errorf("Take of a missing key: %v, want ErrNotFound", err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.Sort(got)
+	for i, v := range got {
+		if v != int64(i+1) {
+			t.Fatalf("Incr results %v: want 1..%d, each once", got, n)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = OpenFile(path, FileOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range n {
+		if v, err := s.Get(ctx, "k"+strconv.Itoa(i)); err != nil || string(v) != strconv.Itoa(i) {
+			t.Fatalf("k%d after reopen: %q, %v", i, v, err)
+		}
+	}
+	if v, err := s.Get(ctx, "counter"); err != nil || string(v) != strconv.Itoa(n) {
+		t.Fatalf("counter after reopen: %q, %v", v, err)
 	}
 }
