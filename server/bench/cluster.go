@@ -41,10 +41,10 @@ const redisKeyPrefix = "finesse-relay:"
 // clusterProcs are the cluster scenario's processes besides the simulator
 // and relay A: the redis-server both relays use and relay B.
 type clusterProcs struct {
-	redis    *proc
-	addr     string // the redis-server, 127.0.0.1:port
-	keyFile  string // SESSION_KEY_FILE of both relays
-	rdb      *redis.Client
+	redis   *proc
+	addr    string // the redis-server, 127.0.0.1:port
+	keyFile string // SESSION_KEY_FILE of both relays
+	rdb     *redis.Client
 
 	relayB *proc
 	portB  int
