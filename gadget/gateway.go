@@ -244,12 +244,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sc.reserved++
 	g.wg.Add(1)
 	g.mu.Unlock()
-	defer g.wg.Done()
-	defer g.release(grant.Session, nil)
 
 	ws, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		g.log.Debug("websocket upgrade failed", zap.Error(err))
+		g.release(grant.Session, nil)
+		g.wg.Done()
 		return
 	}
 	c := newConn(g, ws, grant.Stream)
@@ -264,8 +264,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sc.conns[c] = struct{}{}
 	}
 	g.mu.Unlock()
-	c.serve(rp)
-	g.release(grant.Session, c)
+	// The connection is served on a goroutine of its own and the handler
+	// returns: net/http then lets go of what it keeps per connection while
+	// a handler runs (its 4 KiB bufio.Writer, the request, the handler's
+	// stack), which a hijacked connection never uses again.
+	go func() {
+		defer g.wg.Done()
+		defer g.release(grant.Session, nil)
+		c.serve(rp)
+		g.release(grant.Session, c)
+	}()
 }
 
 // release forgets c (when not nil) and, once per handler, its session slot.
