@@ -54,13 +54,13 @@ func (s *Server) Start() {
 	for i, a := range s.args {
 		args[i] = strings.ReplaceAll(a, "{port}", port)
 	}
-	s.cmd = exec.Command("redis-server", args...)
+	s.cmd = exec.Command("redis-server", args...) // #nosec G204 -- the test's own arguments for Debian's redis-server, in tests only
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
 	for range 100 {
 		if c, err := net.Dial("tcp", s.Addr); err == nil {
-			c.Close()
+			_ = c.Close()
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -97,6 +97,6 @@ func FreeAddr(t testing.TB) string {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	l.Close()
+	_ = l.Close()
 	return addr
 }
