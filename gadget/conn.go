@@ -22,7 +22,7 @@ type closeInfo struct {
 	frame  bool   // send a close frame (false: the peer closed, or the socket failed)
 }
 
-// conn is one browser connection: the handler goroutine reads; a writer
+// conn is one browser connection: its reader goroutine (started by the Gateway after the upgrade) reads; a writer
 // goroutine runs only while frames wait (started by the outbox's notify,
 // gone once the queue is empty), and a timer sends the heartbeat pings. At
 // rest a connection has one goroutine, the reader. Either side ends the

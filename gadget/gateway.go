@@ -91,7 +91,7 @@ type GatewayConfig struct {
 // Gateway is the browser-facing WebSocket endpoint: GET /ws?ticket=…
 // [&since=N[&stream=ID]]. It checks the Origin and the ticket, upgrades,
 // attaches the connection to the ticket's Stream and serves it with one
-// reader (the handler goroutine) and one writer goroutine.
+// reader (a goroutine started after the upgrade; the handler returns) and one writer goroutine.
 //
 // A Gateway is safe for concurrent use.
 type Gateway struct {
