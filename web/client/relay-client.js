@@ -16,6 +16,9 @@
 // saw (no event lost), answers heartbeats, and stops for good on close codes
 // that mean "sign in again" (4100, 4101, 4103).
 
+/** How many events with a requestId nobody waited for yet are kept for awaitEvent. */
+const SEEN_MAX = 256;
+
 /** Close codes of the relay's WebSocket (see README, "Browser protocol"). */
 export const CloseCodes = Object.freeze({
   NORMAL: 1000, GOING_AWAY: 1001, TOO_BIG: 1009, INTERNAL: 1011,
@@ -82,6 +85,10 @@ export class RelayClient {
     this._subs = new Set();
     this._handlers = { state: [], event: [], status: [], connection: [], error: [], welcome: [], link: [] };
     this._waiters = new Map(); // requestId -> {resolve, reject, timer}
+    // The notification of a request can arrive on the WebSocket before the
+    // HTTP answer that names its requestId: the last events with a
+    // requestId are kept, so awaitEvent finds one that came first.
+    this._seen = new Map(); // requestId -> event, oldest first, at most SEEN_MAX
     this._nextId = 1;
   }
 
@@ -239,6 +246,10 @@ export class RelayClient {
         if (m.requestId && this._waiters.has(m.requestId)) {
           const w = this._waiters.get(m.requestId); this._waiters.delete(m.requestId);
           this._timers.clearTimeout(w.timer); w.resolve(m);
+        } else if (m.requestId) {
+          this._seen.delete(m.requestId);
+          this._seen.set(m.requestId, m);
+          if (this._seen.size > SEEN_MAX) this._seen.delete(this._seen.keys().next().value);
         }
         break;
       }
@@ -259,6 +270,8 @@ export class RelayClient {
 
   /** Resolves with the event carrying requestId (the 202-then-event pattern). */
   awaitEvent(requestId, timeoutMs = 10000) {
+    const early = this._seen.get(requestId);
+    if (early) { this._seen.delete(requestId); return Promise.resolve(early); }
     return new Promise((resolve, reject) => {
       const timer = this._timers.setTimeout(() => { this._waiters.delete(requestId); reject(new RelayError(0, 'timeout', `no event for request ${requestId} within ${timeoutMs} ms`)); }, timeoutMs);
       this._waiters.set(requestId, { resolve, reject, timer });

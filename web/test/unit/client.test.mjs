@@ -149,6 +149,19 @@ test('awaitEvent resolves with the event carrying the requestId of a 202', async
   assert.equal(ev.seq, 2);
 });
 
+test('awaitEvent finds an event that arrived before the HTTP answer naming its requestId', async () => {
+  const { client, sockets, timers } = harness();
+  await client.signIn({ loginId: '1001', password: 'demo' });
+  client.connect();
+  await tick();
+  sockets[0].recv({ type: 'event', seq: 1, node: '/finesse/api/User/1001/Dialogs', event: 'PUT', requestId: 'early', data: { apiErrors: { apiError: [{ errorMessage: 'CF_INVALID_DESTINATION' }] } } });
+  const ev = await client.awaitEvent('early', 5000);
+  assert.equal(ev.seq, 1);
+  const again = assert.rejects(client.awaitEvent('early', 5000), /no event for request early/, 'an early event is given once');
+  await timers.advance(5000);
+  await again;
+});
+
 test('awaitEvent times out when no event comes', async () => {
   const { client, timers } = harness();
   const p = client.awaitEvent('nope', 5000);
