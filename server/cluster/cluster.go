@@ -9,9 +9,10 @@
 // message the Stream numbers to the agent's stream in the store
 // ("ev:<loginId>", trimmed to StreamLen entries, idle streams expire),
 // fenced by its lease so a paused former owner cannot write after losing
-// it. Every second at most it also stores the Stream's Snapshot
-// ("snap:<loginId>"), so an instance can start a replica long after the
-// first messages were trimmed.
+// it. At each lease renewal (LeaseTTL/3) it also stores the Snapshot of
+// every Stream that changed ("snap:<loginId>"), so an instance can start a
+// replica long after the first messages were trimmed. A full append queue
+// makes the publishing Session wait (up to 5 s) rather than drop.
 //
 // Another instance that gets a browser of the agent builds a replica
 // gadget.Stream from the snapshot and the stream, and follows the stream;
@@ -57,13 +58,15 @@ const (
 	DefaultStreamLen    = 1024
 	DefaultStreamTTL    = time.Hour
 	DefaultStreamMaxAge = 5 * time.Minute
-	DefaultQueueSize    = 8192
-	DefaultAppenders    = 4
-	snapshotEvery       = time.Second
-	replicaReadWait     = 5 * time.Second
-	replicaReadLimit    = 256
-	replicaIdleExpiry   = 30 * time.Second
-	storeCallTimeout    = 5 * time.Second
+	DefaultQueueSize    = 16384
+	DefaultAppenders    = 8
+	// enqueueWait is how long a message waits for room in a full append
+	// queue (its Session's upstream reading waits meanwhile) before it is
+	// dropped.
+	enqueueWait       = 5 * time.Second
+	replicaReadLimit  = 256
+	replicaIdleExpiry = 30 * time.Second
+	storeCallTimeout  = 5 * time.Second
 )
 
 // Store names.
@@ -130,10 +133,12 @@ type owned struct {
 	fence  int64
 	seed   *gadget.Continue // the stored stream to continue (nil: a new one)
 	stream *gadget.Stream   // set once the Session's Stream exists
-	// lastSnap is when the Snapshot was last stored (guarded by
-	// Cluster.mu).
-	lastSnap time.Time
-	lost     atomic.Bool
+	// changed: messages were appended since the snapshot was last stored.
+	changed atomic.Bool
+	lost    atomic.Bool
+	// dirty: a message was dropped; the next renewal stores the snapshot,
+	// so an instance starting a replica sees the current state.
+	dirty atomic.Bool
 	// recent counts the messages appended lately (appender goroutine).
 	recent recentCounts
 }
@@ -152,7 +157,7 @@ const (
 	recentBuckets = 64 // covers StreamMaxAge up to 10 min
 	// minKept is the fewest entries kept whatever their age, so that an
 	// instance starting a replica finds the messages after the snapshot
-	// (stored at most snapshotEvery ago).
+	// (stored at most a renewal, LeaseTTL/3, ago).
 	minKept = 32
 )
 
@@ -301,7 +306,7 @@ func (c *Cluster) Join(ctx context.Context, user *finesse.User, creds cred.Sourc
 		o := c.owned[id]
 		c.mu.Unlock()
 		if o != nil {
-			c.storeSnapshot(ctx, id, o, true)
+			c.storeSnapshot(ctx, id, o)
 		}
 		c.m.adopted.Inc()
 		c.log.Info("agent owned here", zap.String("agent", id), zap.Int64("fence", fence), zap.Bool("continued", seed != nil))
@@ -374,11 +379,23 @@ const releaseKind gadget.MessageKind = 0
 // under the Stream's lock).
 func (c *Cluster) enqueue(loginID string, o *owned, msg gadget.Message) {
 	q := c.queues[shard(loginID, len(c.queues))]
+	j := appendJob{loginID: loginID, o: o, msg: msg}
 	select {
-	case q <- appendJob{loginID: loginID, o: o, msg: msg}:
+	case q <- j:
 		c.m.queued.Inc()
+		return
 	default:
+	}
+	// Full (a sign-in storm, Redis slow): the Session waits a little
+	// rather than lose the message for the other instances.
+	t := time.NewTimer(enqueueWait)
+	defer t.Stop()
+	select {
+	case q <- j:
+		c.m.queued.Inc()
+	case <-t.C:
 		c.m.dropped.Inc()
+		o.dirty.Store(true)
 		c.log.Warn("append queue full: a message is not shared with the other instances (their tabs get a snapshot)",
 			zap.String("agent", loginID), zap.Int64("seq", msg.Seq))
 	}
@@ -418,7 +435,7 @@ func (c *Cluster) appendOne(j appendJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeCallTimeout)
 	defer cancel()
 	if j.msg.Kind == releaseKind {
-		c.storeSnapshot(ctx, j.loginID, j.o, true)
+		c.storeSnapshot(ctx, j.loginID, j.o)
 		c.disown(j.loginID, j.o)
 		return
 	}
@@ -449,7 +466,11 @@ func (c *Cluster) appendOne(j appendJob) {
 	case err == nil:
 		c.m.appended.Inc()
 		c.m.appendSeconds.Observe(time.Since(start).Seconds())
-		c.storeSnapshot(ctx, j.loginID, j.o, j.msg.Kind == gadget.MessageEnd)
+		if j.msg.Kind == gadget.MessageEnd {
+			c.storeSnapshot(ctx, j.loginID, j.o) // ended: its lock is free
+		} else {
+			j.o.changed.Store(true) // stored by the next renewal
+		}
 	case errors.Is(err, store.ErrLeaseLost):
 		c.lose(j.loginID, j.o, err)
 	case errors.Is(err, store.ErrStaleSeq):
@@ -460,17 +481,15 @@ func (c *Cluster) appendOne(j appendJob) {
 	}
 }
 
-// storeSnapshot stores the owned Stream's snapshot when the last one is
-// older than snapshotEvery (or now when force).
-func (c *Cluster) storeSnapshot(ctx context.Context, loginID string, o *owned, force bool) {
+// storeSnapshot stores the owned Stream's snapshot. It takes the Stream's
+// lock, so it never runs on an appender while that agent's messages may
+// be waiting for room in the appender's queue (under that lock): on the
+// renewer, or for a Stream that has ended.
+func (c *Cluster) storeSnapshot(ctx context.Context, loginID string, o *owned) {
 	c.mu.Lock()
 	st := o.stream
-	due := force || time.Since(o.lastSnap) >= snapshotEvery
-	if st != nil && due {
-		o.lastSnap = time.Now()
-	}
 	c.mu.Unlock()
-	if st == nil || !due {
+	if st == nil {
 		return
 	}
 	snap := st.Snapshot()
@@ -503,6 +522,10 @@ func (c *Cluster) renew(ctx context.Context) {
 			c.log.Warn("cannot renew an agent's lease", zap.String("agent", id), zap.Error(err))
 		case !ok || fence != o.fence:
 			c.lose(id, o, fmt.Errorf("lease of %s now held with fence %d (ours %d)", id, fence, o.fence))
+		case o.dirty.Swap(false), o.changed.Swap(false):
+			sctx, scancel := context.WithTimeout(ctx, storeCallTimeout)
+			c.storeSnapshot(sctx, id, o)
+			scancel()
 		}
 	}
 	c.m.owned.Set(float64(len(all)))

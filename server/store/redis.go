@@ -81,6 +81,9 @@ func OpenRedis(ctx context.Context, rawURL string, opts RedisOptions) (*Redis, e
 		}
 		fo.DisableIdentity = true
 		fo.TLSConfig = withTLS(fo.TLSConfig, opts.TLS)
+		if !q.Has("pool_size") {
+			fo.PoolSize = max(fo.PoolSize, minPoolSize)
+		}
 		c = redis.NewFailoverClient(fo)
 	} else {
 		o, err := redis.ParseURL(u.String())
@@ -89,6 +92,9 @@ func OpenRedis(ctx context.Context, rawURL string, opts RedisOptions) (*Redis, e
 		}
 		o.DisableIdentity = true
 		o.TLSConfig = withTLS(o.TLSConfig, opts.TLS)
+		if !q.Has("pool_size") {
+			o.PoolSize = max(o.PoolSize, minPoolSize)
+		}
 		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 		c = redis.NewClient(o)
 	}
@@ -99,6 +105,12 @@ func OpenRedis(ctx context.Context, rawURL string, opts RedisOptions) (*Redis, e
 	}
 	return r, nil
 }
+
+// minPoolSize is the connection pool's size unless the URL sets
+// pool_size: go-redis's default (10 per CPU) is 20 on a 2-core host, and
+// with several active instances up to 16 of them may be busy at once (8
+// follow readers waiting in XREAD BLOCK, 8 appenders), besides sign-ins.
+const minPoolSize = 64
 
 // withTLS applies the caller's TLS configuration to the one parsed from a
 // rediss:// URL (nil for redis://, which stays plain).
