@@ -132,6 +132,14 @@ func UnverifiedClaims(token string) (Claims, error) {
 	if payload == nil {
 		return Claims{}, fmt.Errorf("%w: not a JWT", ErrTokenInvalid)
 	}
-	c, _, err := parseClaims(payload)
-	return c, err
+	c, usage, err := parseClaims(payload)
+	if err != nil {
+		return Claims{}, err
+	}
+	// Only an access token names the user the relay then asks Finesse
+	// about (a refresh token, or any other usage, has no user_id to trust).
+	if usage != "access" {
+		return Claims{}, fmt.Errorf("%w: not an access token (usage %q)", ErrTokenInvalid, sanitize(usage, maxUserIDLen))
+	}
+	return c, nil
 }
