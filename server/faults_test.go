@@ -541,6 +541,12 @@ func slowReaderCase(t *testing.T, fx *fixture) {
 	}
 	// The other tab got every event.
 	fx.c.awaitAll(t, 15*time.Second, rids)
+	// On a loaded machine the relay's side of the socket may absorb more
+	// events than the resume ring holds (1,930 once under CI's load): the
+	// resume check after the case starts from a point still in the ring.
+	if len(rids) > 512 {
+		fx.since = fx.c.lastSeq() - 256
+	}
 }
 
 // thousandTabsCase: 1,000 tabs open (ticket, WebSocket, welcome and
