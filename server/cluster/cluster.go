@@ -125,7 +125,10 @@ type Cluster struct {
 	mu       sync.Mutex
 	owned    map[string]*owned   // agents whose lease this instance holds
 	replicas map[string]*replica // agents followed for local tabs
-	ctx      context.Context     // Run's; nil when not running
+	// byShard holds the same replicas by follow shard, so that a shard's
+	// reader never walks the others' (it does at every wake-up).
+	byShard [followShards]map[string]*replica
+	ctx     context.Context // Run's; nil when not running
 }
 
 // owned is an agent whose lease this instance holds.
@@ -216,6 +219,7 @@ func New(cfg Config) (*Cluster, error) {
 		owned: make(map[string]*owned), replicas: make(map[string]*replica)}
 	for i := range c.wakeFollow {
 		c.wakeFollow[i] = make(chan struct{}, 1)
+		c.byShard[i] = make(map[string]*replica)
 	}
 	for range DefaultAppenders {
 		c.queues = append(c.queues, make(chan appendJob, cfg.QueueSize/DefaultAppenders+1))
@@ -412,22 +416,25 @@ func shard(loginID string, n int) int {
 // closed: a Session may still publish while the relay stops; what it
 // queues after the drain is not shared, which matters to no one then.)
 func (c *Cluster) appendLoop(q chan appendJob, drain <-chan struct{}) {
+	draining := false
 	for {
-		select {
-		case j := <-q:
-			c.m.queued.Dec()
-			c.appendOne(j)
-		case <-drain:
-			for {
-				select {
-				case j := <-q:
-					c.m.queued.Dec()
-					c.appendOne(j)
-				default:
-					return
-				}
+		var j appendJob
+		if draining {
+			select {
+			case j = <-q:
+			default:
+				return
+			}
+		} else {
+			select {
+			case j = <-q:
+			case <-drain:
+				draining = true
+				continue
 			}
 		}
+		c.m.queued.Dec()
+		c.appendOne(j)
 	}
 }
 

@@ -100,6 +100,7 @@ func (c *Cluster) Replica(loginID string) (*gadget.Stream, bool) {
 		return other.stream, true
 	}
 	c.replicas[loginID] = r
+	c.byShard[r.shard][loginID] = r
 	c.m.replicas.Inc()
 	select {
 	case c.wakeFollow[r.shard] <- struct{}{}:
@@ -166,11 +167,8 @@ func (c *Cluster) follow(ctx context.Context, i int) {
 func (c *Cluster) shardReplicas(i int) map[string]*replica {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]*replica)
-	for id, r := range c.replicas {
-		if r.shard != i {
-			continue
-		}
+	out := make(map[string]*replica, len(c.byShard[i]))
+	for id, r := range c.byShard[i] {
 		if r.idleFor(replicaIdleExpiry) {
 			c.dropReplicaLocked(r)
 			continue
@@ -183,6 +181,7 @@ func (c *Cluster) shardReplicas(i int) map[string]*replica {
 func (c *Cluster) dropReplicaLocked(r *replica) {
 	if c.replicas[r.loginID] == r {
 		delete(c.replicas, r.loginID)
+		delete(c.byShard[r.shard], r.loginID)
 		c.m.replicas.Dec()
 	}
 }
