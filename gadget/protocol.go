@@ -229,7 +229,14 @@ func statusFrame(seq int64, st Status) []byte {
 	b := make([]byte, 0, 64+len(st.Upstream)+len(st.Side)+len(st.Host))
 	b = append(b, statusHead...)
 	b = strconv.AppendInt(b, seq, 10)
-	b = append(b, `,"upstream":`...)
+	b = append(b, ',')
+	return appendStatusFields(b, st)
+}
+
+// appendStatusFields appends `"upstream":…,"side":…,"host":…}`: the end of
+// a status frame, and of a Status in the stored forms.
+func appendStatusFields(b []byte, st Status) []byte {
+	b = append(b, `"upstream":`...)
 	b = appendString(b, st.Upstream)
 	b = append(b, `,"side":`...)
 	b = appendString(b, st.Side)

@@ -427,13 +427,7 @@ func EncodeSnapshot(s Snapshot) []byte {
 }
 
 func appendStatus(b []byte, st Status) []byte {
-	b = append(b, `{"upstream":`...)
-	b = appendString(b, st.Upstream)
-	b = append(b, `,"side":`...)
-	b = appendString(b, st.Side)
-	b = append(b, `,"host":`...)
-	b = appendString(b, st.Host)
-	return append(b, '}')
+	return appendStatusFields(append(b, '{'), st)
 }
 
 func appendIdentity(b []byte, id Identity) []byte {
@@ -487,16 +481,19 @@ type wireSnapshot struct {
 	Reason *string `json:"r"`
 }
 
-// strictUnmarshal decodes one JSON object into v, refusing unknown fields
-// and anything after the object.
-func strictUnmarshal(b []byte, v any) error {
+// strictUnmarshal decodes one JSON object of at most limit bytes into v,
+// refusing unknown fields and anything after the object.
+func strictUnmarshal(b []byte, limit int, v any) error {
+	if len(b) > limit {
+		return fmt.Errorf("%d bytes, more than %d", len(b), limit)
+	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
-		return err
+		return fmt.Errorf("not a valid JSON object: %w", err)
 	}
 	if _, err := d.Token(); err != io.EOF {
-		return errors.New("data after the JSON object")
+		return errors.New("not a valid JSON object: data after the JSON object")
 	}
 	return nil
 }
@@ -514,12 +511,9 @@ func DecodeMessage(b []byte) (Message, error) {
 	fail := func(format string, args ...any) (Message, error) {
 		return Message{}, fmt.Errorf("gadget: message: "+format, args...)
 	}
-	if len(b) > MaxMessageBytes {
-		return fail("%d bytes, more than %d", len(b), MaxMessageBytes)
-	}
 	var w wireMessage
-	if err := strictUnmarshal(b, &w); err != nil {
-		return fail("not a valid JSON object: %v", err)
+	if err := strictUnmarshal(b, MaxMessageBytes, &w); err != nil {
+		return fail("%v", err)
 	}
 	switch {
 	case w.V == nil:
@@ -650,12 +644,9 @@ func DecodeSnapshot(b []byte) (Snapshot, error) {
 	fail := func(format string, args ...any) (Snapshot, error) {
 		return Snapshot{}, fmt.Errorf("gadget: snapshot: "+format, args...)
 	}
-	if len(b) > MaxSnapshotBytes {
-		return fail("%d bytes, more than %d", len(b), MaxSnapshotBytes)
-	}
 	var w wireSnapshot
-	if err := strictUnmarshal(b, &w); err != nil {
-		return fail("not a valid JSON object: %v", err)
+	if err := strictUnmarshal(b, MaxSnapshotBytes, &w); err != nil {
+		return fail("%v", err)
 	}
 	switch {
 	case w.V == nil:
