@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -476,18 +475,7 @@ func (r *run) cluster(ctx context.Context, n int, rate float64, d time.Duration,
 		}
 		return s
 	})
-	t0 := time.Now()
-	nextBurst := t0.Add(5 * time.Second)
-	for now := t0; now.Sub(t0) < d && ctx.Err() == nil; now = time.Now() {
-		if now.After(nextBurst) {
-			for range max(1, n/20) {
-				fire()
-			}
-			nextBurst = nextBurst.Add(5 * time.Second)
-		}
-		fire()
-		time.Sleep(time.Duration(rand.ExpFloat64() / rate * float64(time.Second))) // #nosec G404 -- Poisson load timing, not security
-	}
+	t0 := steadyMix(ctx, d, rate, max(1, n/20), fire)
 	wg.Wait()
 	stop()
 	elapsed := time.Since(t0)

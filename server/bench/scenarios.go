@@ -255,18 +255,7 @@ func (r *run) steady(ctx context.Context, n, directs int, rate float64, d, idleF
 		}()
 	}
 	stop := r.ticker(ctx, func() string { return fmt.Sprintf("%d changes sent", sent.Load()) })
-	t0 := time.Now()
-	nextBurst := t0.Add(5 * time.Second)
-	for now := t0; now.Sub(t0) < d && ctx.Err() == nil; now = time.Now() {
-		if now.After(nextBurst) {
-			for range max(1, n/20) {
-				fire()
-			}
-			nextBurst = nextBurst.Add(5 * time.Second)
-		}
-		fire()
-		time.Sleep(time.Duration(rand.ExpFloat64() / rate * float64(time.Second))) // #nosec G404 -- Poisson load timing, not security
-	}
+	t0 := steadyMix(ctx, d, rate, max(1, n/20), fire)
 	wg.Wait()
 	stop()
 	elapsed := time.Since(t0)
@@ -622,4 +611,22 @@ func (g *generator) next(id string) int {
 	defer g.mu.Unlock()
 	g.n[id]++
 	return g.n[id] - 1
+}
+
+// steadyMix calls fire for d: Poisson arrivals at rate per second, plus a
+// burst of burst calls every 5 s. It returns when it started.
+func steadyMix(ctx context.Context, d time.Duration, rate float64, burst int, fire func()) time.Time {
+	t0 := time.Now()
+	nextBurst := t0.Add(5 * time.Second)
+	for now := t0; now.Sub(t0) < d && ctx.Err() == nil; now = time.Now() {
+		if now.After(nextBurst) {
+			for range burst {
+				fire()
+			}
+			nextBurst = nextBurst.Add(5 * time.Second)
+		}
+		fire()
+		time.Sleep(time.Duration(rand.ExpFloat64() / rate * float64(time.Second))) // #nosec G404 -- Poisson load timing, not security
+	}
+	return t0
 }
