@@ -197,21 +197,7 @@ func TestQuickScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the relay (-short)")
 	}
-	exe := relayBinary(t)
-	out := filepath.Join(t.TempDir(), "bench.json")
-	var stdout, stderr bytes.Buffer
-	code := Main(context.Background(), exe, []string{"--quick", "--scenarios", "tabs,failover", "--out", out}, &stdout, &stderr)
-	if code != exitOK {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep, table := runQuick(t, "tabs,failover")
 	want := map[string]float64{
 		"upstream sessions": 20, "browser WebSockets": 60, "events that missed a tab": 0,
 		"agents up on side B": 40, "messages missing on a tab (seq gaps)": 0, "changes on B not delivered": 0,
@@ -228,8 +214,8 @@ func TestQuickScenarios(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
 		}
 	}
-	if !strings.Contains(stdout.String(), "relay RSS per session") {
-		t.Errorf("table without the per-session figures:\n%s", stdout.String())
+	if !strings.Contains(table, "relay RSS per session") {
+		t.Errorf("table without the per-session figures:\n%s", table)
 	}
 }
 
@@ -325,4 +311,26 @@ func BenchmarkFanOut(b *testing.B) {
 			b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "relay-cpu-ns/op")
 		})
 	}
+}
+
+// runQuick runs `bench --quick --scenarios scenarios` with the real binary
+// as simulator and relay and returns its JSON report and its table.
+func runQuick(t *testing.T, scenarios string) (Report, string) {
+	t.Helper()
+	exe := relayBinary(t)
+	out := filepath.Join(t.TempDir(), "bench.json")
+	var stdout, stderr bytes.Buffer
+	code := Main(context.Background(), exe, []string{"--quick", "--scenarios", scenarios, "--out", out}, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep, stdout.String()
 }

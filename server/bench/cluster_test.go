@@ -1,12 +1,8 @@
 package bench
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,21 +53,7 @@ func TestQuickCluster(t *testing.T) {
 		}
 		t.Skip("redis-server not in PATH (apt-get install redis-server)")
 	}
-	exe := relayBinary(t)
-	out := filepath.Join(t.TempDir(), "bench.json")
-	var stdout, stderr bytes.Buffer
-	code := Main(context.Background(), exe, []string{"--quick", "--scenarios", "cluster", "--out", out}, &stdout, &stderr)
-	if code != exitOK {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep, table := runQuick(t, "cluster")
 	if len(rep.Results) != 1 || rep.Results[0].Skipped != "" {
 		t.Fatalf("results %+v", rep.Results)
 	}
@@ -93,7 +75,7 @@ func TestQuickCluster(t *testing.T) {
 			t.Errorf("%s = %v, want > 0", k, got[k])
 		}
 	}
-	if !strings.Contains(stdout.String(), "cross-instance delivery added") {
-		t.Errorf("table without the cross-instance figures:\n%s", stdout.String())
+	if !strings.Contains(table, "cross-instance delivery added") {
+		t.Errorf("table without the cross-instance figures:\n%s", table)
 	}
 }
