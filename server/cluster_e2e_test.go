@@ -140,14 +140,15 @@ func (r *recordingTab) close() {
 	}
 }
 
-// waitRequest waits until the tab got the event of requestId rid.
-func (r *recordingTab) waitRequest(rid string) wsMsg {
+// waitFor waits until the tab got a message pred accepts (the first one)
+// and fails the test after within, saying what it waited for.
+func (r *recordingTab) waitFor(what string, within time.Duration, pred func(wsMsg) bool) wsMsg {
 	r.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		r.mu.Lock()
 		for _, m := range r.msgs {
-			if m.Type == "event" && m.RequestID == rid {
+			if pred(m) {
 				r.mu.Unlock()
 				return m
 			}
@@ -155,45 +156,28 @@ func (r *recordingTab) waitRequest(rid string) wsMsg {
 		r.mu.Unlock()
 		time.Sleep(20 * time.Millisecond)
 	}
-	r.t.Fatalf("%s: the event of request %s did not arrive", r.name, rid)
+	r.t.Fatalf("%s: %s did not arrive within %v", r.name, what, within)
 	return wsMsg{}
+}
+
+// waitRequest waits until the tab got the event of requestId rid.
+func (r *recordingTab) waitRequest(rid string) wsMsg {
+	r.t.Helper()
+	return r.waitFor("the event of request "+rid, 15*time.Second, func(m wsMsg) bool { return m.Type == "event" && m.RequestID == rid })
 }
 
 // waitEvent waits until the tab got an event on node.
 func (r *recordingTab) waitEvent(node string, within time.Duration) {
 	r.t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		r.mu.Lock()
-		for _, m := range r.msgs {
-			if m.Type == "event" && m.Node == node {
-				r.mu.Unlock()
-				return
-			}
-		}
-		r.mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-	}
-	r.t.Fatalf("%s: no event on %s within %v", r.name, node, within)
+	r.waitFor("an event on "+node, within, func(m wsMsg) bool { return m.Type == "event" && m.Node == node })
 }
 
-// waitStatus waits for a status message with upstream up after seq.
+// waitStatus waits for a status message with upstream after seq.
 func (r *recordingTab) waitStatus(upstream string, after int64, within time.Duration) wsMsg {
 	r.t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		r.mu.Lock()
-		for _, m := range r.msgs {
-			if m.Type == "status" && m.Upstream == upstream && m.Seq > after {
-				r.mu.Unlock()
-				return m
-			}
-		}
-		r.mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-	}
-	r.t.Fatalf("%s: no status %q after seq %d within %v", r.name, upstream, after, within)
-	return wsMsg{}
+	return r.waitFor(fmt.Sprintf("status %q after seq %d", upstream, after), within, func(m wsMsg) bool {
+		return m.Type == "status" && m.Upstream == upstream && m.Seq > after
+	})
 }
 
 // numbered returns the numbered frames the tab got (every message whose
