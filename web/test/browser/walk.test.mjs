@@ -423,11 +423,12 @@ test('the gadget in a stand-in Finesse container: state, pending, connection, an
 
   // The relay session goes away: the gadget signs in again with Finesse's credentials.
   const old = await page.evaluate(() => window.relay.session);
-  // (Its socket stays open until the next drop; then POST /api/v1/tickets answers 401.)
+  // The sign-out closes the relay session's sockets (4100); should that close not have
+  // reached the page yet, a network drop does the same, and POST /api/v1/tickets answers 401.
   await page.evaluate(async (base) => {
     const rsp = await fetch(base + '/api/v1/sessions', { method: 'DELETE', headers: { Authorization: 'Bearer ' + window.relay.session, 'X-Relay-Request': '1' } });
     if (rsp.status !== 204) throw new Error('DELETE /api/v1/sessions: ' + rsp.status);
-    window.relay._ws.close(3000, 'network drop (test)');
+    window.relay._ws?.close(3000, 'network drop (test)');
   }, demo.base);
   await step(page, 'gadget re-sign-in', () => page.waitForFunction(o => window.relayResigns >= 1 && window.relay.link === 'up' && window.relay.session !== o, old, { timeout: 15000 }));
   assert.deepEqual(errors, []);
